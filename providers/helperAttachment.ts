@@ -1,0 +1,130 @@
+// Runbook 000 section B step 4: attach the clone to the helper VM ("snap-mounter").
+//   openstack server add volume snap-mounter <clone>
+// The attachment is a lease: the repair step releases it when the disk is repaired (so the same
+// `pulumi up` can boot the replacement from it); destroy detaches it if it is still held.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { blockStorage, compute, waitFor, type Session } from "./openstack";
+import { checkInputs, diffBy, MODULE, parse, PartialCreateError, progress, session, Tagging, wire } from "./step";
+import { StepProvider, type StepImplementation } from "./stub";
+
+const Inputs = Tagging.extend({
+    helperServerId: z.string().min(1),
+    volumeId: z.string().min(1),
+    timeoutSeconds: z.number().positive().default(600),
+});
+type Inputs = z.infer<typeof Inputs>;
+const Outputs = Inputs.extend({
+    /** the device name Nova reports; informational only: the guest is searched by serial */
+    device: z.string().nullable(),
+    /** what the guest sees as /dev/disk/by-id/virtio-<serial> */
+    serial: z.string(),
+    /** false once the repair step has released the volume */
+    attached: z.boolean(),
+});
+type Outputs = z.infer<typeof Outputs>;
+
+export interface HelperAttachmentArgs {
+    incident: pulumi.Input<string>;
+    stack: pulumi.Input<string>;
+    /** the helper server; it must be in the volume's availability zone */
+    helperServerId: pulumi.Input<string>;
+    volumeId: pulumi.Input<string>;
+    timeoutSeconds?: pulumi.Input<number>;
+}
+
+export class HelperAttachment extends pulumi.dynamic.Resource {
+    declare readonly device: pulumi.Output<string | null>;
+    declare readonly serial: pulumi.Output<string>;
+    declare readonly attached: pulumi.Output<boolean>;
+    declare readonly volumeId: pulumi.Output<string>;
+    declare readonly helperServerId: pulumi.Output<string>;
+
+    constructor(name: string, args: HelperAttachmentArgs, opts?: pulumi.CustomResourceOptions) {
+        super(new StepProvider("helperAttachment"), name, { device: undefined, serial: undefined, attached: undefined, ...args, logicalName: name }, opts, MODULE, "HelperAttachment");
+    }
+}
+
+/** Virtio exposes the first 20 characters of the volume id as the disk serial. */
+export const serialOf = (volumeId: string): string => volumeId.slice(0, 20);
+
+const attachedTo = (v: blockStorage.Volume, serverId: string) => v.attachments.some((a) => a.server_id === serverId);
+
+/** Detach the volume from this server if it is attached there, and wait until it is not. */
+export async function releaseFromServer(s: Session, volumeId: string, serverId: string, timeoutSeconds: number, log: (m: string) => void): Promise<boolean> {
+    const v = await blockStorage.findVolume(s, volumeId);
+    if (!v || !attachedTo(v, serverId)) return false;
+    await compute.detachVolume(s, serverId, volumeId);
+    await waitFor({
+        what: `volume ${volumeId} to detach from server ${serverId}`,
+        poll: () => blockStorage.findVolume(s, volumeId),
+        state: (x) => x?.status ?? "gone",
+        done: (x) => !x || (!attachedTo(x, serverId) && x.status !== "detaching"),
+        failed: (x) => (x?.status.startsWith("error") ? "Cinder reports an error on detach" : undefined),
+        timeoutSeconds,
+        progress: log,
+    });
+    log(`detached volume ${volumeId} from server ${serverId}`);
+    return true;
+}
+
+export const impl: StepImplementation = {
+    async check(_olds, news) {
+        return checkInputs(Inputs, news);
+    },
+
+    async diff(_id, olds, news) {
+        // one volume cannot be attached twice: detach the old before attaching anew
+        return diffBy(olds, news, { replaceOn: ["helperServerId", "volumeId"], updateOn: ["timeoutSeconds"], deleteBeforeReplace: true });
+    },
+
+    async create(raw, env) {
+        const i = parse(Inputs, raw, "HelperAttachment inputs");
+        const log = progress("HelperAttachment", i);
+        const s = await session(env, log);
+        const [helper, volume] = await Promise.all([compute.getServer(s, i.helperServerId), blockStorage.getVolume(s, i.volumeId)]);
+        const helperAz = compute.availabilityZone(helper);
+        if (volume.availability_zone && helperAz && volume.availability_zone !== helperAz) {
+            throw new Error(`helper ${helper.name} is in availability zone ${helperAz} but volume ${volume.id} is in ${volume.availability_zone}: use a helper in ${volume.availability_zone}`);
+        }
+        const attachment = attachedTo(volume, i.helperServerId) ? undefined : await compute.attachVolume(s, i.helperServerId, i.volumeId);
+        log(`attaching volume ${i.volumeId} to helper ${helper.name} (${helper.id})`);
+        const outs: Outputs = { ...i, device: attachment?.device ?? null, serial: serialOf(i.volumeId), attached: true };
+        try {
+            await waitFor({
+                what: `volume ${i.volumeId} to be attached to ${helper.name}`,
+                poll: () => blockStorage.getVolume(s, i.volumeId),
+                state: (v) => v.status,
+                done: (v) => v.status === "in-use" && attachedTo(v, i.helperServerId),
+                failed: (v) => (v.status.startsWith("error") ? "Cinder reports an error on attach" : undefined),
+                timeoutSeconds: i.timeoutSeconds,
+                progress: log,
+            });
+        } catch (e) {
+            throw new PartialCreateError(`attach of ${i.volumeId}: ${(e as Error).message}`, `${i.helperServerId}/${i.volumeId}`, wire(outs));
+        }
+        return { id: `${i.helperServerId}/${i.volumeId}`, outs: wire(outs) };
+    },
+
+    async read(id, props, env) {
+        const o = parse(Outputs, props, "HelperAttachment state");
+        const s = await session(env, progress("HelperAttachment", o));
+        const v = await blockStorage.findVolume(s, o.volumeId);
+        // Released by the repair step (or gone with its volume): keep the record, marked released,
+        // so a refresh does not make the next `up` attach the disk again.
+        return { id, props: wire({ ...o, attached: !!v && attachedTo(v, o.helperServerId) }) };
+    },
+
+    async update(_id, olds, news) {
+        const o = parse(Outputs, olds, "HelperAttachment state");
+        return { outs: wire({ ...o, timeoutSeconds: parse(Inputs, news, "HelperAttachment inputs").timeoutSeconds }) };
+    },
+
+    async delete(_id, props, env) {
+        const o = parse(Outputs, props, "HelperAttachment state");
+        const log = progress("HelperAttachment", o);
+        const s = await session(env, log);
+        // already detached (released by the repair) is success: destroy can always finish
+        await releaseFromServer(s, o.volumeId, o.helperServerId, o.timeoutSeconds, log);
+    },
+};

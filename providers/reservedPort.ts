@@ -1,0 +1,182 @@
+// Runbooks 002 and 003: keep the instance's IP address for its replacement.
+// takeover: the broken server's own port is released from it (REST PUT of device_id, device_owner
+//   and binding:profile: the CLI's `port set --device ""` does not clear device_id) and handed to the
+//   replacement. A port Nova created would be deleted with its server or on interface detach; a
+//   port released this way survives both. It is not ours: destroy never deletes it.
+// create: the IP is free (its server is gone): reserve it in a new port of our own.
+// Either way the broken server is stopped first: never two servers on one IP.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { compute, network, waitFor, type Session } from "./openstack";
+import {
+    checkInputs, deleteMeDescription, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription,
+    recoveryTags, session, Tagging, TAG_STACK, wire,
+} from "./step";
+import { StepProvider, type StepImplementation } from "./stub";
+
+const FixedIp = z.object({ subnet_id: z.string(), ip_address: z.string() });
+const Inputs = Tagging.extend({
+    mode: z.enum(["takeover", "create"]),
+    brokenServerId: z.string().min(1),
+    /** takeover: the broken server's port */
+    portId: z.string().nullish(),
+    /** create: where and which addresses */
+    networkId: z.string().nullish(),
+    fixedIps: z.array(FixedIp).default([]),
+    macAddress: z.string().nullish(),
+    /** stop the broken server before its address moves (default true) */
+    fence: z.boolean().default(true),
+    /** create mode: keep the port on destroy (default true: the replacement uses it) */
+    retain: z.boolean().default(true),
+    timeoutSeconds: z.number().positive().default(600),
+});
+type Inputs = z.infer<typeof Inputs>;
+const Outputs = Inputs.extend({
+    portId: z.string(),
+    ipAddresses: z.array(z.string()),
+    macAddress: z.string(),
+    /** what the port said before the takeover, so the record shows where it came from */
+    previousDeviceId: z.string(),
+    previousDeviceOwner: z.string(),
+    fenced: z.boolean(),
+});
+type Outputs = z.infer<typeof Outputs>;
+
+export interface ReservedPortArgs {
+    incident: pulumi.Input<string>;
+    stack: pulumi.Input<string>;
+    mode: pulumi.Input<"takeover" | "create">;
+    brokenServerId: pulumi.Input<string>;
+    portId?: pulumi.Input<string>;
+    networkId?: pulumi.Input<string>;
+    fixedIps?: pulumi.Input<pulumi.Input<{ subnet_id: string; ip_address: string }>[]>;
+    macAddress?: pulumi.Input<string>;
+    fence?: pulumi.Input<boolean>;
+    retain?: pulumi.Input<boolean>;
+    timeoutSeconds?: pulumi.Input<number>;
+}
+
+export class ReservedPort extends pulumi.dynamic.Resource {
+    declare readonly portId: pulumi.Output<string>;
+    declare readonly ipAddresses: pulumi.Output<string[]>;
+    declare readonly macAddress: pulumi.Output<string>;
+    declare readonly fenced: pulumi.Output<boolean>;
+
+    constructor(name: string, args: ReservedPortArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            new StepProvider("reservedPort"),
+            name,
+            { ipAddresses: undefined, previousDeviceId: undefined, previousDeviceOwner: undefined, fenced: undefined, macAddress: undefined, ...args, portId: args.portId, logicalName: name },
+            opts,
+            MODULE,
+            "ReservedPort",
+        );
+    }
+}
+
+/** Stop a server and wait for SHUTOFF; a server already stopped or gone is fine. */
+export async function fenceServer(s: Session, serverId: string, timeoutSeconds: number, log: (m: string) => void): Promise<boolean> {
+    const server = await compute.findServerById(s, serverId);
+    if (!server) return false;
+    if (server.status !== "SHUTOFF") {
+        log(`stopping the broken server ${server.name} (${server.status}) so it cannot hold the address`);
+        await compute.stopServer(s, serverId);
+    }
+    await waitFor({
+        what: `server ${server.name} to stop`,
+        poll: () => compute.getServer(s, serverId),
+        state: (x) => `${x.status}${x["OS-EXT-STS:task_state"] ? `/${x["OS-EXT-STS:task_state"]}` : ""}`,
+        // a server in ERROR on a dead host does not run: it cannot answer on the address either
+        done: (x) => x.status === "SHUTOFF" || (x.status === "ERROR" && !x["OS-EXT-STS:task_state"]),
+        timeoutSeconds,
+        progress: log,
+    });
+    return true;
+}
+
+export const impl: StepImplementation = {
+    async check(_olds, news) {
+        const r = checkInputs(Inputs, news);
+        if (r.failures?.length) return r;
+        if (news.mode === "takeover" && !news.portId) return { inputs: news, failures: [{ property: "portId", reason: "takeover needs the broken server's port id" }] };
+        if (news.mode === "create" && !news.networkId) return { inputs: news, failures: [{ property: "networkId", reason: "create needs the network of the address to keep" }] };
+        return r;
+    },
+
+    async diff(_id, olds, news) {
+        return diffBy(olds, news, { replaceOn: ["mode", "portId", "networkId", "fixedIps", "macAddress", "brokenServerId"], updateOn: ["retain", "fence", "timeoutSeconds"], deleteBeforeReplace: true });
+    },
+
+    async create(raw, env) {
+        const i = parse(Inputs, raw, "ReservedPort inputs");
+        const log = progress("ReservedPort", i);
+        const s = await session(env, log);
+        const fenced = i.fence ? await fenceServer(s, i.brokenServerId, i.timeoutSeconds, log) : false;
+        if (i.mode === "takeover") {
+            const before = await network.getPort(s, i.portId!);
+            if (before.device_id && before.device_id !== i.brokenServerId) {
+                throw new Error(`port ${before.id} belongs to server ${before.device_id}, not to the broken server ${i.brokenServerId}: refusing to take it`);
+            }
+            const fields: Record<string, unknown> = { device_id: "", device_owner: "" };
+            // binding:profile is admin-only; send it only when there is something to clear
+            if (before["binding:profile"] && Object.keys(before["binding:profile"]).length) fields["binding:profile"] = {};
+            const port = await network.updatePort(s, before.id, fields);
+            await network.replacePortTags(s, port.id, [...port.tags.filter((t) => !t.startsWith("recovery-")), ...recoveryTags(i)]);
+            log(`released port ${port.id} (${port.fixed_ips.map((f) => f.ip_address).join(", ")}) from the broken server`);
+            const outs: Outputs = {
+                ...i, portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address,
+                previousDeviceId: before.device_id, previousDeviceOwner: before.device_owner, fenced,
+            };
+            return { id: port.id, outs: wire(outs) };
+        }
+        const port = await network.createPort(s, {
+            name: `${i.logicalName}`,
+            description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
+            networkId: i.networkId!,
+            fixedIps: i.fixedIps,
+            macAddress: i.macAddress ?? undefined,
+        });
+        const outs: Outputs = { ...i, portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, previousDeviceId: "", previousDeviceOwner: "", fenced };
+        try {
+            await network.replacePortTags(s, port.id, recoveryTags(i));
+        } catch (e) {
+            throw new PartialCreateError(`port ${port.id} created but not tagged: ${(e as Error).message}`, port.id, wire(outs));
+        }
+        log(`reserved ${outs.ipAddresses.join(", ")} in new port ${port.id}`);
+        return { id: port.id, outs: wire(outs) };
+    },
+
+    async read(id, props, env) {
+        const o = parse(Outputs, props, "ReservedPort state");
+        const s = await session(env, progress("ReservedPort", o));
+        const p = await network.findPort(s, id);
+        if (!p) return { id: "", props: {} };
+        return { id, props: wire({ ...o, ipAddresses: p.fixed_ips.map((f) => f.ip_address), macAddress: p.mac_address }) };
+    },
+
+    async update(_id, olds, news) {
+        const o = parse(Outputs, olds, "ReservedPort state");
+        const i = parse(Inputs, news, "ReservedPort inputs");
+        return { outs: wire({ ...o, retain: i.retain, fence: i.fence, timeoutSeconds: i.timeoutSeconds }) };
+    },
+
+    async delete(id, props, env) {
+        const o = parse(Outputs, props, "ReservedPort state");
+        const log = progress("ReservedPort", o);
+        const s = await session(env, log);
+        const p = await network.findPort(s, id);
+        if (!p) return;
+        const untag = () => network.replacePortTags(s, id, p.tags.filter((t) => !t.startsWith("recovery-")));
+        if (o.mode === "takeover" || o.retain) {
+            // a taken-over port was never ours to delete; a retained one is promoted
+            await untag();
+            if (o.mode === "create") await network.updatePort(s, id, { description: promotedDescription(o.incident, `address kept for the replacement of server ${o.brokenServerId}`) });
+            log(`kept port ${id} (${o.ipAddresses.join(", ")}); recovery tags removed`);
+            return;
+        }
+        if (!p.tags.includes(`${TAG_STACK}=${o.stack}`)) throw new Error(`port ${id} is not tagged ${TAG_STACK}=${o.stack}; refusing to delete it`);
+        if (p.device_id) throw new Error(`port ${id} is in use by ${p.device_owner} ${p.device_id}; refusing to delete it (set retain, or delete that server first)`);
+        await network.deletePort(s, id);
+        log(`deleted port ${id}`);
+    },
+};
