@@ -17,6 +17,8 @@ const Inputs = Tagging.extend({
     flavorId: z.string().min(1),
     bootVolumeId: z.string().min(1),
     portIds: z.array(z.string().min(1)).default([]),
+    /** when the address is not kept: new ports on these networks */
+    networkIds: z.array(z.string().min(1)).default([]),
     availabilityZone: z.string().nullish(),
     keyName: z.string().nullish(),
     brokenServerId: z.string().min(1),
@@ -42,6 +44,7 @@ export interface ReplacementServerArgs {
     flavorId: pulumi.Input<string>;
     bootVolumeId: pulumi.Input<string>;
     portIds?: pulumi.Input<pulumi.Input<string>[]>;
+    networkIds?: pulumi.Input<pulumi.Input<string>[]>;
     availabilityZone?: pulumi.Input<string>;
     keyName?: pulumi.Input<string>;
     brokenServerId: pulumi.Input<string>;
@@ -90,7 +93,7 @@ export const impl: StepImplementation = {
         // a server cannot change its root volume or ports' identity in place: a new one must boot,
         // and the old must go first (it holds the volume and the address)
         return diffBy(olds, news, {
-            replaceOn: ["bootVolumeId", "flavorId", "portIds", "availabilityZone", "keyName", "brokenServerId", "incident", "stack"],
+            replaceOn: ["bootVolumeId", "flavorId", "portIds", "networkIds", "availabilityZone", "keyName", "brokenServerId", "incident", "stack"],
             updateOn: ["name", "retain", "timeoutSeconds", "dataVolumeIds"],
             deleteBeforeReplace: true,
         });
@@ -112,6 +115,7 @@ export const impl: StepImplementation = {
             flavorRef: i.flavorId,
             bootVolumeId: i.bootVolumeId,
             portIds: i.portIds,
+            networkIds: i.networkIds,
             availabilityZone: i.availabilityZone ?? undefined,
             keyName: i.keyName ?? undefined,
             metadata: recoveryMetadata(i),

@@ -102,6 +102,8 @@ export interface CreateServerRequest {
     flavorRef: string;
     bootVolumeId: string;
     portIds: string[];
+    /** networks to get a new port on (when the address is not kept) */
+    networkIds?: string[];
     availabilityZone?: string;
     metadata?: Record<string, string>;
     keyName?: string;
@@ -113,7 +115,7 @@ export async function createServer(s: Session, r: CreateServerRequest): Promise<
         server: {
             name: r.name,
             flavorRef: r.flavorRef,
-            networks: r.portIds.map((port) => ({ port })),
+            networks: [...r.portIds.map((port) => ({ port })), ...(r.networkIds ?? []).map((uuid) => ({ uuid }))],
             block_device_mapping_v2: [{ boot_index: 0, uuid: r.bootVolumeId, source_type: "volume", destination_type: "volume", delete_on_termination: false }],
             ...(r.availabilityZone ? { availability_zone: r.availabilityZone } : {}),
             ...(r.metadata ? { metadata: r.metadata } : {}),

@@ -89,3 +89,19 @@ export async function deletePort(s: Session, id: string): Promise<void> {
 export async function replacePortTags(s: Session, id: string, tags: string[]): Promise<void> {
     await s.request("network", { what: `set tags of port ${id}`, method: "PUT", path: `/v2.0/ports/${id}/tags`, body: { tags } });
 }
+
+export const Subnet = z.object({ id: z.string(), network_id: z.string(), cidr: z.string(), ip_version: z.number() });
+export type Subnet = z.infer<typeof Subnet>;
+
+export async function listSubnets(s: Session, query: Record<string, string> = {}): Promise<Subnet[]> {
+    return s.list("network", { what: "list subnets", path: "/v2.0/subnets", key: "subnets", item: Subnet, query });
+}
+
+/** Whether an IPv4 address lies in a CIDR (IPv6 subnets are matched by the caller by prefix). */
+export function ipv4InCidr(ip: string, cidr: string): boolean {
+    const [net, bits] = cidr.split("/");
+    const n = (a: string) => a.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip) || !/^\d+\.\d+\.\d+\.\d+$/.test(net)) return false;
+    const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
+    return (n(ip) & mask) === (n(net) & mask);
+}

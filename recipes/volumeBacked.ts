@@ -1,0 +1,127 @@
+// Strategy "volume-backed": runbook 000 sections B and C, keeping the address as 002 and 003 ask.
+//   clone the root volume -> attach the clone to the helper -> repair it there (and release it)
+//   -> stop the broken server and take over its port -> boot the replacement from the repaired
+//   clone with that port -> move the data volumes over.
+// One `pulumi up` runs the whole chain: the repair releases the attachment itself, so nothing has
+// to be deleted mid-run (Pulumi deletes only at the end of an update).
+import * as pulumi from "@pulumi/pulumi";
+import type { RepairAction, RepairReport } from "./repairs";
+import { DiskRepair } from "../providers/diskRepair";
+import { HelperAttachment } from "../providers/helperAttachment";
+import { ReplacementServer } from "../providers/replacementServer";
+import { ReservedPort } from "../providers/reservedPort";
+import { VolumeClone } from "../providers/volumeClone";
+
+export interface VolumeBackedArgs {
+    /** the incident id; temporary things are described `<incident> DELETE ME` */
+    incident: string;
+    /** `<organization>/<project>/<stack>`, the owner tag of everything created */
+    stack: string;
+    /** 000 B 2: the server that will not boot (it is stopped, never deleted or changed otherwise) */
+    brokenServer: { id: string; name: string; availabilityZone?: string; flavorId: string; keyName?: string };
+    /** 000 B 2: its root volume (only ever read: the clone is made from it) */
+    rootVolume: { id: string; size: number; volumeType?: string; availabilityZone?: string };
+    /** 000 B 4-5: the helper ("snap-mounter") and how to reach its operating system */
+    helper: { serverId: string; address: string; port: number; user: string; privateKeyFile?: string; hostKey?: string; byIdDir?: string };
+    /** 000 B 9: what to repair; mode "report" changes nothing and boots nothing */
+    repair: { actions: RepairAction[]; mode: "repair" | "report"; fstabPolicy?: "comment" | "nofail"; customScript?: string };
+    /** 002/003: take over the broken server's ports, reserve one address in a new port, or not keep the address */
+    keepIp:
+        | { mode: "takeover"; portIds: string[] }
+        | { mode: "create"; networkId: string; fixedIps: { subnet_id: string; ip_address: string }[] }
+        | { mode: "none"; networkIds: string[] };
+    /** 000 C: the replacement (default name <server>-recovered); boot false stops after the repair */
+    replacement: { name: string; boot: boolean; dataVolumeIds: string[] };
+    /** what destroy keeps (default: all three), promoted: DELETE ME and recovery tags removed */
+    retain: { server: boolean; port: boolean; rootVolume: boolean };
+    timeouts: { cloneSeconds: number; repairSeconds: number; bootSeconds: number };
+}
+
+export class VolumeBackedRecovery extends pulumi.ComponentResource {
+    declare readonly cloneVolumeId: pulumi.Output<string>;
+    declare readonly repairReport: pulumi.Output<RepairReport>;
+    declare readonly repairSummary: pulumi.Output<string>;
+    declare readonly serverId: pulumi.Output<string | undefined>;
+    declare readonly ipAddresses: pulumi.Output<string[]>;
+    /** what `pulumi destroy` keeps, in words */
+    declare readonly retained: pulumi.Output<string[]>;
+
+    constructor(name: string, a: VolumeBackedArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("openstack-recovery:recipes:VolumeBacked", name, {}, opts);
+        const parent = { parent: this };
+        const tags = { incident: a.incident, stack: a.stack };
+        const boots = a.repair.mode === "repair" && a.replacement.boot;
+
+        const clone = new VolumeClone(`${name}-clone`, {
+            ...tags,
+            sourceVolumeId: a.rootVolume.id,
+            name: `vol-clone-${a.incident}`,
+            size: a.rootVolume.size,
+            availabilityZone: a.rootVolume.availabilityZone,
+            volumeType: a.rootVolume.volumeType,
+            // the clone becomes the new root: kept if asked; otherwise it is only a DELETE-ME copy
+            retain: boots && a.retain.rootVolume,
+            timeoutSeconds: a.timeouts.cloneSeconds,
+        }, parent);
+
+        const attachment = new HelperAttachment(`${name}-attachment`, { ...tags, helperServerId: a.helper.serverId, volumeId: clone.volumeId }, parent);
+
+        const repair = new DiskRepair(`${name}-repair`, {
+            ...tags,
+            volumeId: attachment.volumeId, // after the attachment: the disk must be there
+            helperServerId: a.helper.serverId,
+            host: a.helper.address,
+            port: a.helper.port,
+            user: a.helper.user,
+            privateKeyFile: a.helper.privateKeyFile,
+            hostKey: a.helper.hostKey,
+            byIdDir: a.helper.byIdDir,
+            actions: a.repair.actions,
+            mode: a.repair.mode,
+            fstabPolicy: a.repair.fstabPolicy,
+            customScript: a.repair.customScript,
+            timeoutSeconds: a.timeouts.repairSeconds,
+        }, parent);
+
+        let serverId: pulumi.Output<string | undefined> = pulumi.output(undefined);
+        let ipAddresses: pulumi.Output<string[]> = pulumi.output([]);
+        const retained: string[] = [];
+        if (boots) {
+            // the broken server is stopped (fenced) only once the repair has succeeded
+            const ports =
+                a.keepIp.mode === "takeover"
+                    ? a.keepIp.portIds.map((portId, n) => new ReservedPort(`${name}-port-${n}`, { ...tags, mode: "takeover", brokenServerId: a.brokenServer.id, portId, timeoutSeconds: a.timeouts.bootSeconds }, { ...parent, dependsOn: [repair] }))
+                    : a.keepIp.mode === "create"
+                      ? [new ReservedPort(`${name}-port-0`, { ...tags, mode: "create", brokenServerId: a.brokenServer.id, networkId: a.keepIp.networkId, fixedIps: a.keepIp.fixedIps, retain: a.retain.port, timeoutSeconds: a.timeouts.bootSeconds }, { ...parent, dependsOn: [repair] })]
+                      : [];
+            const server = new ReplacementServer(`${name}-server`, {
+                ...tags,
+                name: a.replacement.name,
+                flavorId: a.brokenServer.flavorId,
+                bootVolumeId: clone.volumeId,
+                portIds: ports.map((p) => p.portId),
+                networkIds: a.keepIp.mode === "none" ? a.keepIp.networkIds : [],
+                availabilityZone: a.brokenServer.availabilityZone,
+                keyName: a.brokenServer.keyName,
+                brokenServerId: a.brokenServer.id,
+                dataVolumeIds: a.replacement.dataVolumeIds,
+                retain: a.retain.server,
+                timeoutSeconds: a.timeouts.bootSeconds,
+            }, { ...parent, dependsOn: [repair, ...ports] });
+            serverId = server.serverId;
+            ipAddresses = server.ipAddresses;
+            if (a.retain.server) retained.push(`server ${a.replacement.name}`);
+            if (a.keepIp.mode === "takeover") retained.push(`port(s) ${a.keepIp.portIds.join(", ")} (the broken server's own, now the replacement's)`);
+            if (a.keepIp.mode === "create" && a.retain.port) retained.push(`port with ${a.keepIp.fixedIps.map((f) => f.ip_address).join(", ")}`);
+            if (a.retain.rootVolume) retained.push(`root volume ${a.replacement.name} boots from (vol-clone-${a.incident})`);
+        }
+
+        this.cloneVolumeId = clone.volumeId;
+        this.repairReport = repair.report;
+        this.repairSummary = repair.summary;
+        this.serverId = serverId;
+        this.ipAddresses = ipAddresses;
+        this.retained = pulumi.output(retained);
+        this.registerOutputs({ cloneVolumeId: clone.volumeId, repairSummary: repair.summary, serverId, ipAddresses, retained });
+    }
+}
