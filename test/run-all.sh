@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `npm test`: every test, on a fresh Debian or Ubuntu machine. Installs what it needs (npm packages,
+# disk tools, the lab cloud's packages), brings the lab cloud up and seeds it, runs the fast suite
+# and the lab suite, and prints one closing line "tests: N passed, N failed, N skipped".
+# The lab is stopped again if this script started it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T0=$SECONDS
+step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - T0))"; }
+
+step "npm packages"
+if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
+
+step "disk tools for the repair tests"
+bash test/repairs/install-deps.sh
+
+started_lab=0
+step "lab cloud"
+if ! bash test/lab/lab.sh status >/dev/null 2>&1; then started_lab=1; fi
+npm run --silent lab:up
+npm run --silent lab:seed
+cleanup() { if [ "$started_lab" = 1 ]; then step "lab down"; bash test/lab/lab.sh down || true; fi; }
+trap cleanup EXIT
+
+step "type check"
+npx tsc -p . --noEmit
+
+step "tests (fast, then lab)"
+out=.lab/jest-results.json
+rc=0
+npx jest --selectProjects fast lab --runInBand --json --outputFile="$out" || rc=$?
+step "done"
+node -e '
+const r = require(process.argv[1]);
+console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$PWD/$out" || echo "tests: 0 passed, 1 failed"
+exit "$rc"
