@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# fstab: make /etc/fstab bootable on the replacement server.
+#
+# Why: an entry for a device that is not there (a data volume left behind, a disk renamed from
+# /dev/vdb) makes systemd wait 90 s and drop to emergency mode; so does a / entry that names a
+# filesystem which does not exist, or a line mount cannot parse.
+# What it changes (only /etc/fstab; the driver keeps the backup and the diff):
+#   - a line that is not "spec file type [options [dump [pass]]]" is commented out (malformed);
+#   - a / entry whose device is not the root filesystem of this disk is pointed at UUID=<root>;
+#   - another entry whose device is not on this disk gets `nofail` (policy "nofail", the
+#     default: the data volume moved to the replacement mounts again, and boot does not wait for
+#     it) or is commented out (policy "comment": OSR_FSTAB_POLICY=comment);
+#   - left alone: comments, network and virtual filesystems, bind mounts, noauto/nofail/_netdev
+#     entries, swap files, and every entry whose device is on this disk.
+# Idempotent: a second run finds only lines it already made good, so it writes nothing.
+osr_register fstab view
+
+OSR_FSTAB_TAG='# openstack-recovery disabled'
+
+osr_fstab_leave_alone() {  # type options spec: entries that never block a boot on a missing disk
+  local type=$1 opts=",$2," spec=$3
+  case $type in
+    proc|sysfs|tmpfs|devpts|devtmpfs|cgroup|cgroup2|securityfs|debugfs|tracefs|hugetlbfs|mqueue|\
+    pstore|efivarfs|binfmt_misc|configfs|fusectl|none|nfs|nfs4|cifs|smb3|smbfs|glusterfs|ceph|\
+    fuse|fuse.*|9p|virtiofs|overlay|ramfs|squashfs|iso9660|auto) return 0 ;;
+  esac
+  case $opts in *,bind,*|*,rbind,*|*,nofail,*|*,noauto,*|*,_netdev,*|*,x-systemd.automount,*) return 0 ;; esac
+  [ "$type" = swap ] && [[ $spec == /* && $spec != /dev/* ]] && return 0      # a swap file
+  [[ $spec == *:/* || $spec == //* ]] && return 0                             # network shares
+  return 1
+}
+
+osr_fstab_malformed() {    # why a split line cannot be an fstab entry (empty when it can)
+  local -a f=("$@")
+  if [ "${#f[@]}" -lt 3 ]; then echo "only ${#f[@]} field(s), at least 3 needed"; return; fi
+  if [ "${#f[@]}" -gt 6 ]; then echo "${#f[@]} fields, at most 6 allowed"; return; fi
+  [[ ${f[1]} == /* || ${f[1]} == none || ${f[1]} == swap ]] || { echo "mount point '${f[1]}' is not a path"; return; }
+  [ "${#f[@]}" -ge 5 ] && [[ ! ${f[4]} =~ ^[0-9]+$ ]] && { echo "dump field '${f[4]}' is not a number"; return; }
+  [ "${#f[@]}" -ge 6 ] && [[ ! ${f[5]} =~ ^[0-9]+$ ]] && { echo "pass field '${f[5]}' is not a number"; return; }
+  return 0
+}
+
+osr_action_fstab() {
+  local fstab=$ROOT/etc/fstab new=$OSR_WORK/fstab.new line bare why spec mnt type opts fixed n=0 edits=0
+  local policy=${OSR_FSTAB_POLICY:-nofail}
+  [ -f "$fstab" ] || osr_skip "the image has no /etc/fstab"
+  : >"$new"
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    bare=${line%$'\r'}
+    local -a fld=()
+    read -r -a fld <<<"$bare" || true
+    if [ "${#fld[@]}" = 0 ] || [[ ${fld[0]} == \#* ]]; then
+      printf '%s\n' "$line" >>"$new"; continue
+    fi
+    why=$(osr_fstab_malformed "${fld[@]}")
+    if [ -n "$why" ]; then
+      printf '%s (malformed: %s): %s\n' "$OSR_FSTAB_TAG" "$why" "$bare" >>"$new"
+      osr_detail "line $n: commented out, malformed ($why): $bare"
+      edits=$((edits + 1)); continue
+    fi
+    spec=${fld[0]}; mnt=${fld[1]}; type=${fld[2]}; opts=${fld[3]:-defaults}
+    if [ "$mnt" = / ]; then
+      if [ "$(osr_spec_fs "$spec" || true)" = "$OSR_ROOT_INDEX" ]; then
+        printf '%s\n' "$line" >>"$new"; continue
+      fi
+      fixed=${bare/"$spec"/"UUID=$OSR_ROOT_UUID"}
+      printf '%s\n' "$fixed" >>"$new"
+      osr_detail "line $n: / named $spec, which is not this disk's root; now UUID=$OSR_ROOT_UUID ($OSR_ROOT_DEV)"
+      edits=$((edits + 1)); continue
+    fi
+    if osr_fstab_leave_alone "$type" "$opts" "$spec" || osr_spec_on_disk "$spec"; then
+      printf '%s\n' "$line" >>"$new"; continue
+    fi
+    if [ "$policy" = comment ]; then
+      printf '%s (device not on this disk): %s\n' "$OSR_FSTAB_TAG" "$bare" >>"$new"
+      osr_detail "line $n: commented out, $spec ($mnt) is not on this disk"
+    else
+      [ "$opts" = defaults ] && opts=defaults,nofail || opts=$opts,nofail
+      fld[3]=$opts
+      (IFS=$'\t'; printf '%s\n' "${fld[*]}") >>"$new"
+      osr_detail "line $n: added nofail, $spec ($mnt) is not on this disk: boot goes on without it"
+    fi
+    edits=$((edits + 1))
+  done <"$fstab"
+  # keep a missing final newline missing: otherwise an untouched file would "change"
+  [ -n "$(tail -c1 "$fstab")" ] && truncate -s -1 "$new"
+  if [ "$edits" = 0 ]; then
+    osr_summary "fstab is fine: every entry is on this disk or cannot block the boot"
+    return 0
+  fi
+  cat "$new" >"$fstab"      # in place: keeps the inode's owner, mode and SELinux label
+  osr_summary "$edits fstab line(s) fixed (policy $policy)"
+}
