@@ -105,6 +105,8 @@ export function parseConfig(raw: (key: string) => string | undefined): RecoveryC
     if (r.success) return r.data;
     const issue = r.error.issues[0];
     const key = issue.path.join(".") || "(config)";
-    const fix = EXAMPLES[key] ?? EXAMPLES[String(issue.path[0])] ?? `pulumi config set --path ${key} <value>`;
+    // the most specific example for this key: repair.actions.0 -> repair.actions
+    const known = Object.keys(EXAMPLES).filter((k) => key === k || key.startsWith(`${k}.`)).sort((a, b) => b.length - a.length)[0];
+    const fix = known ? EXAMPLES[known] : `pulumi config set --path ${key} <value>`;
     throw new ConfigError(key, issue.message, fix);
 }
