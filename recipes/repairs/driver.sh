@@ -151,7 +151,7 @@ osr_cleanup() {          # runs exactly once, on every exit path
   [ "$OSR_CLEANUP_DONE" = 1 ] && return 0
   OSR_CLEANUP_DONE=1
   local i pvs
-  [ -n "${OSR_WATCHDOG:-}" ] && kill "$OSR_WATCHDOG" 2>/dev/null
+  [ -n "${OSR_WATCHDOG:-}" ] && osr_kill_tree "$OSR_WATCHDOG" TERM   # with its sleep: it holds our stdout
   [ -n "${OSR_CHILD:-}" ] && osr_stop_child "$OSR_CHILD"
   [ -n "$OSR_WORK" ] || return 0
   osr_kill_chrooted

@@ -195,7 +195,6 @@ function buildTrees(dir: string, spec: DiskSpec, ids: { root: string; boot?: str
     "etc/default/grub": 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0"\n',
     "var/lib/dpkg/status": "",
     "etc/osr-journal-marker": "before-replay\n",
-    ...(spec.files ?? {}),
   };
   writeTree(rootDir, files);
   const bootRoot = bootDir ?? path.join(rootDir, "boot");
@@ -209,6 +208,12 @@ function buildTrees(dir: string, spec: DiskSpec, ids: { root: string; boot?: str
   fs.writeFileSync(path.join(bootRoot, "grub/grub.cfg"), debianGrubCfg(ids.root, kernels));
   fs.writeFileSync(path.join(bootRoot, "grub/grubenv"), "# GRUB Environment Block\n".padEnd(1024, "#"));
   if (spec.chrootable) copyChrootTools(rootDir);
+  // last, so a test can replace anything (e.g. a corrupt initrd); paths under boot/ go to /boot
+  for (const [p, content] of Object.entries(spec.files ?? {})) {
+    const inBoot = bootDir && p.startsWith("boot/");
+    writeTree(inBoot ? bootDir : rootDir, { [inBoot ? p.slice(5) : p]: content });
+    if (p.startsWith("usr/sbin/") || p.startsWith("usr/bin/")) fs.chmodSync(path.join(rootDir, p), 0o755);
+  }
   return { rootDir, bootDir, fstab };
 }
 
@@ -284,7 +289,7 @@ export function makeJournalDirty(image: string, offsetBytes: number): void {
 export function buildDisk(spec: DiskSpec): BuiltDisk {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `osr-disk-${spec.layout}-`));
   const image = path.join(dir, "disk.raw");
-  const size = (spec.sizeMiB ?? 128) * MiB;
+  const size = (spec.sizeMiB ?? (spec.layout === "xfs-root" ? 320 : 128)) * MiB; // XFS needs > 300 MB
   run("truncate", ["-s", String(size), image]);
   const rootUuid = spec.rootUuid ?? randomUUID();
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
