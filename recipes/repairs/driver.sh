@@ -823,7 +823,8 @@ osr_emit_report() {
     done
     printf '],"warnings":%s}' "$(osr_json_lines "$OSR_WORK/warnings")"
   )
-  { mkdir -p "$OSR_HELPER_STATE" && printf '%s\n' "$json" >"$OSR_HELPER_STATE/last-report.json"; } 2>/dev/null || true
+  # a copy on the helper: the report survives an SSH session that died
+  { mkdir -p "$OSR_HELPER_STATE/reports" && printf '%s\n' "$json" >"$OSR_HELPER_STATE/reports/$OSR_VOLUME_ID.json"; } 2>/dev/null || true
   printf '%s\n%s\n%s\n' "$OSR_MARK_BEGIN" "$json" "$OSR_MARK_END" >&3 2>/dev/null || true
 }
 

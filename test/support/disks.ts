@@ -349,7 +349,7 @@ function buildLvm(image: string, pv: PartitionInfo, vg: string, rootUuid: string
     const lvmq = (args: string[]) => run("lvm", args);
     lvmq(["pvcreate", "-q", "-y", "--devices", dev, dev]);
     lvmq(["vgcreate", "-q", "--devices", dev, vg, dev]);
-    lvmq(["lvcreate", "-q", "--devices", dev, "-an", "-Zn", "-Wn", "-y", "-L", "48m", "-n", "root", vg]);
+    lvmq(["lvcreate", "--driverloaded", "n", "-q", "--devices", dev, "-an", "-Zn", "-Wn", "-y", "-L", "48m", "-n", "root", vg]);
     const peStart = Number(lvmq(["pvs", "--devices", dev, "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start", dev]).trim());
     const seg = lvmq(["lvs", "--devices", dev, "--noheadings", "--units", "b", "--nosuffix", "-o", "seg_pe_ranges,vg_extent_size,lv_size", `${vg}/root`]).trim().split(/\s+/);
     const firstPe = Number(/:(\d+)-/.exec(seg[0])![1]);

@@ -31,12 +31,12 @@ osr_fstab_leave_alone() {  # type options spec: entries that never block a boot 
 }
 
 osr_fstab_malformed() {    # why a split line cannot be an fstab entry (empty when it can)
-  local -a f=("$@")
-  if [ "${#f[@]}" -lt 3 ]; then echo "only ${#f[@]} field(s), at least 3 needed"; return; fi
-  if [ "${#f[@]}" -gt 6 ]; then echo "${#f[@]} fields, at most 6 allowed"; return; fi
-  [[ ${f[1]} == /* || ${f[1]} == none || ${f[1]} == swap ]] || { echo "mount point '${f[1]}' is not a path"; return; }
-  [ "${#f[@]}" -ge 5 ] && [[ ! ${f[4]} =~ ^[0-9]+$ ]] && { echo "dump field '${f[4]}' is not a number"; return; }
-  [ "${#f[@]}" -ge 6 ] && [[ ! ${f[5]} =~ ^[0-9]+$ ]] && { echo "pass field '${f[5]}' is not a number"; return; }
+  local -a fields=("$@")
+  if [ "${#fields[@]}" -lt 3 ]; then echo "only ${#fields[@]} field(s), at least 3 needed"; return; fi
+  if [ "${#fields[@]}" -gt 6 ]; then echo "${#fields[@]} fields, at most 6 allowed"; return; fi
+  [[ ${fields[1]} == /* || ${fields[1]} == none || ${fields[1]} == swap ]] || { echo "mount point '${fields[1]}' is not a path"; return; }
+  [ "${#fields[@]}" -ge 5 ] && [[ ! ${fields[4]} =~ ^[0-9]+$ ]] && { echo "dump field '${fields[4]}' is not a number"; return; }
+  [ "${#fields[@]}" -ge 6 ] && [[ ! ${fields[5]} =~ ^[0-9]+$ ]] && { echo "pass field '${fields[5]}' is not a number"; return; }
   return 0
 }
 
