@@ -254,7 +254,7 @@ EOF
 [ -f "$STATE/db-synced" ] && exit 0
 
 # ---------------- databases, schema, cells, keystone bootstrap (first run only)
-say "creating databases and running db syncs (about 40 s)"
+say "creating databases and running db syncs (about a minute)"
 mariadb --no-defaults -S "$RUN/mysqld.sock" -uroot <<EOF
 CREATE DATABASE IF NOT EXISTS keystone; CREATE DATABASE IF NOT EXISTS glance;
 CREATE DATABASE IF NOT EXISTS placement; CREATE DATABASE IF NOT EXISTS nova_api;
@@ -267,22 +267,32 @@ EOF
 osenv
 K="keystone-manage --config-file $ETC/keystone/keystone.conf"
 N="nova-manage --config-file $ETC/nova/nova.conf"
-{
+keystone_db() {
   $K db_sync
   $K fernet_setup --keystone-user root --keystone-group root
   $K credential_setup --keystone-user root --keystone-group root
   $K bootstrap --bootstrap-password "$PW" --bootstrap-region-id RegionOne \
     --bootstrap-admin-url "$KEYSTONE/v3/" --bootstrap-internal-url "$KEYSTONE/v3/" \
     --bootstrap-public-url "$KEYSTONE/v3/"
-  glance-manage --config-file "$ETC/glance/glance-api.conf" db_sync
-  placement-manage --config-dir "$ETC/placement" db sync
+}
+nova_db() {
   $N api_db sync
   $N cell_v2 map_cell0 --database_connection "$(db nova_cell0)"
   $N cell_v2 list_cells | grep -q ' cell1 ' || $N cell_v2 create_cell --name cell1
   $N db sync
-  cinder-manage --config-file "$ETC/cinder/cinder.conf" db sync
-  neutron-db-manage --config-file "$ETC/neutron/neutron.conf" \
-    --config-file "$ETC/neutron/ml2_conf.ini" upgrade head
-} >>"$LOGS/db-sync.log" 2>&1 || die "a db sync failed; see $LOGS/db-sync.log"
+}
+# The services' schemas are independent: sync them in parallel (about half the time on 2 cores).
+declare -A syncs
+sync_bg() { local name=$1; shift; "$@" >"$LOGS/db-sync-$name.log" 2>&1 & syncs[$name]=$!; }
+sync_bg keystone keystone_db
+sync_bg glance glance-manage --config-file "$ETC/glance/glance-api.conf" db_sync
+sync_bg placement placement-manage --config-dir "$ETC/placement" db sync
+sync_bg nova nova_db
+sync_bg cinder cinder-manage --config-file "$ETC/cinder/cinder.conf" db sync
+sync_bg neutron neutron-db-manage --config-file "$ETC/neutron/neutron.conf" \
+  --config-file "$ETC/neutron/ml2_conf.ini" upgrade head
+for name in "${!syncs[@]}"; do
+  wait "${syncs[$name]}" || die "the $name db sync failed; see $LOGS/db-sync-$name.log"
+done
 touch "$STATE/db-synced"
 say "databases ready"

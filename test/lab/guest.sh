@@ -18,7 +18,7 @@ guest_pids() {
   local leader mntns p
   ip netns pids "$NS" 2>/dev/null || true
   pid_alive "guest-$name" || return 0
-  leader=$(cat "$RUN/guest-$name.pid")
+  leader=$(pid_of "guest-$name")
   mntns=$(readlink "/proc/$leader/ns/mnt" 2>/dev/null) || return 0
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mntns" ] && echo "${p#/proc/}"

@@ -18,10 +18,10 @@ PACKAGES=(
   openssh-server openssh-client iproute2 kmod
 )
 
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+  awk '$NF == "installed" {print $1}' || true)
 missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
-done
+for p in "${PACKAGES[@]}"; do grep -qx "$p" <<<"$installed" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
   say "packages already installed"
   exit 0

@@ -26,7 +26,7 @@ check_ports() {
     owner=$(port_owner "$port")
     [ -n "$owner" ] || continue
     pid=${owner%% *} pgid=$(pgid_of "$pid")
-    if [ -s "$RUN/$name.pid" ] && [ "$pgid" = "$(cat "$RUN/$name.pid")" ]; then
+    if [ -n "$pgid" ] && [ "$pgid" = "$(pid_of "$name")" ]; then
       continue  # ours (a live service, or what is left of a half-dead one: start restarts it)
     fi
     echo "lab: port $port (for $name) is taken by pid $pid (${owner#* }); stop it, or free the port. Nothing was changed." >&2

@@ -35,15 +35,33 @@ GUESTS="snap-mounter:10.251.0.20:osr-snapm compute-1:10.251.0.250:osr-cmp1"
 
 T0=${LAB_T0:-$(date +%s.%N)}
 export LAB_T0=$T0
+# The lab's drivers find .lab through this.
+export OSR_LAB_DIR=$LAB
 
 # say MESSAGE: progress line with the time since the command started.
 say() { printf '[%6.1fs] %s\n' "$(awk "BEGIN{print $(date +%s.%N) - $T0}")" "$*"; }
 die() { echo "lab: $*" >&2; exit 1; }
 
-# pid_alive NAME: the recorded process group leader of NAME still runs.
+# A pid file holds "PID START": START is the kernel's start time of the process, so a pid that
+# was reused by some other process is never taken for ours (and nothing goes by process names).
+# proc_start PID: the start time of PID; fails if it is gone or a zombie.
+proc_start() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }          # the fields after "(command)"
+  set -- $s            # $1 = state, ${20} = start time
+  [ "$1" != Z ] && echo "${20}"
+}
+
+# pid_of NAME: the recorded pid of NAME (empty if none).
+pid_of() { [ -s "$RUN/$1.pid" ] && cut -d' ' -f1 "$RUN/$1.pid" || true; }
+
+# pid_alive NAME: the recorded process (leader of NAME's process group) still runs.
 pid_alive() {
-  local f=$RUN/$1.pid
-  [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  local pid start
+  [ -s "$RUN/$1.pid" ] || return 1
+  read -r pid start <"$RUN/$1.pid"
+  [ -n "$start" ] && [ "$(proc_start "$pid")" = "$start" ]
 }
 
 # start_bg NAME CMD...: run CMD in its own session (so its whole process group can be stopped
@@ -52,22 +70,39 @@ start_bg() {
   local name=$1; shift
   if pid_alive "$name"; then return 0; fi
   setsid "$@" </dev/null >>"$LOGS/$name.out" 2>&1 &
-  echo $! >"$RUN/$name.pid"
+  echo "$! $(proc_start $!)" >"$RUN/$name.pid"
   say "started $name (pid $!)"
 }
 
-# stop_pid NAME: TERM the process group of NAME, wait up to 15 s, then KILL it.
+# stop_pid NAME...: TERM the process group of each NAME (all at once), wait up to 15 s for them
+# to exit, then KILL what is left of those groups.
 stop_pid() {
-  local f=$RUN/$1.pid pid
-  [ -s "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    say "stopped $1 (pid $pid)"
-  fi
-  rm -f "$f"
+  local name pid start p w waiting=()
+  for name in "$@"; do
+    [ -s "$RUN/$name.pid" ] || continue
+    read -r pid start <"$RUN/$name.pid"
+    if pid_alive "$name"; then
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      waiting+=("$name:$pid")
+    else
+      # the leader died: kill what is left of its session (e.g. workers still holding its port),
+      # i.e. processes of session PID that started after it
+      for p in $(ps -o pid= -s "$pid" 2>/dev/null); do
+        [ "$(proc_start "$p")" -ge "${start:-0}" ] 2>/dev/null && kill -KILL "$p" 2>/dev/null
+      done
+    fi
+  done
+  for _ in $(seq 60); do
+    local alive=0
+    for w in "${waiting[@]}"; do proc_start "${w#*:}" >/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.25
+  done
+  for w in "${waiting[@]}"; do
+    kill -KILL -- "-${w#*:}" 2>/dev/null || true
+    say "stopped ${w%%:*} (pid ${w#*:})"
+  done
+  for name in "$@"; do rm -f "$RUN/$name.pid"; done
 }
 
 # port_owner PORT: "pid command" of the process listening on 127.0.0.1/any PORT, empty if free.
@@ -95,5 +130,4 @@ osenv() {
   export PYTHONPATH=$LAB_SRC
   # Compiled bytecode goes under .lab, not into /usr (matters with PYTHONOPTIMIZE).
   export PYTHONPYCACHEPREFIX=$LAB/pycache
-  export OSR_LAB_DIR=$LAB
 }

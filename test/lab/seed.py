@@ -184,7 +184,7 @@ def main():
     subprocess.run(["cp", "--sparse=always", os.path.join(WORK, "base.raw"), host_base], check=True)
     disk = "%s/%s/disk" % (inst_dir, eph1.id)
     with open(os.path.join(LAB, "run", "guest-compute-1.pid")) as f:
-        compute_pid = f.read().strip()
+        compute_pid = f.read().split()[0]
     subprocess.run(["bash", os.path.join(HERE, "disk.sh"), "overlay", compute_pid,
                     "%s/_base/%s" % (inst_dir, base_name), disk, "1G"], check=True)
     with open(os.path.join(host_instances, eph1.id, "disk.info"), "w") as f:

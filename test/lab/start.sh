@@ -24,18 +24,22 @@ for s in cinder-api cinder-scheduler cinder-volume; do
   start_bg $s $s --config-file "$ETC/cinder/cinder.conf"
 done
 
-wait_http 5000 120 || die "keystone does not answer; see $LOGS/keystone-uwsgi.log"
+# nova-conductor and nova-scheduler exit on a 401 from placement, so on the very first start
+# nova waits until keystone knows the service users; later starts launch everything at once.
+start_nova() {
+  for s in nova-api nova-conductor nova-scheduler; do
+    start_bg $s $s --config-file "$ETC/nova/nova.conf"
+  done
+  start_bg nova-compute "$PY" "$LAB_SRC/nova_compute.py" --config-file "$ETC/nova/nova.conf" \
+    --log-file "$LOGS/nova-compute.log"
+}
+[ -f "$STATE/registered-identity" ] && start_nova
+wait_http 5000 180 || die "keystone does not answer; see $LOGS/keystone-uwsgi.log"
 if [ ! -f "$STATE/registered-identity" ]; then
   "$PY" "$LAB_SRC/register.py" identity && touch "$STATE/registered-identity"
   say "keystone: service users, catalog, project incidents, user operator"
 fi
-
-# nova-conductor and nova-scheduler exit on a 401 from placement, so they start after the
-# service users exist.
-for s in nova-api nova-conductor nova-scheduler; do
-  start_bg $s $s --config-file "$ETC/nova/nova.conf"
-done
-start_bg nova-compute "$PY" "$LAB_SRC/nova_compute.py" --config-file "$ETC/nova/nova.conf"
+start_nova
 
 for p in 8778 9292 9696 8776 8774; do
   wait_http $p 180 || die "nothing answers on port $p; see the logs in $LOGS"

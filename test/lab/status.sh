@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 down=0
 row() { # name port
   local state=down pid=- port=${2:-0}
-  if pid_alive "$1"; then pid=$(cat "$RUN/$1.pid"); state=up; else down=$((down + 1)); fi
+  if pid_alive "$1"; then pid=$(pid_of "$1"); state=up; else down=$((down + 1)); fi
   [ "$port" = 0 ] && port=- 
   printf '  %-22s %-5s pid %-8s port %s\n' "$1" "$state" "$pid" "$port"
 }

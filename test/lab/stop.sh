@@ -11,10 +11,11 @@ for g in $GUESTS; do
   bash "$LAB_SRC/guest.sh" down "${g%%:*}"
 done
 
-# OpenStack services in reverse start order, then the infrastructure.
-names=()
-for s in $INFRA_SERVICES $OS_SERVICES; do names=("${s%%:*}" "${names[@]}"); done
-for n in "${names[@]}"; do stop_pid "$n"; done
+# The OpenStack services together, then the infrastructure they use (database last).
+os_names=() ; for s in $OS_SERVICES; do os_names+=("${s%%:*}"); done
+stop_pid "${os_names[@]}"
+stop_pid rabbitmq
+stop_pid mariadb epmd
 # anything else recorded (a pid file we do not know by name, e.g. from an older version)
 for f in "$RUN"/*.pid; do
   [ -e "$f" ] || continue

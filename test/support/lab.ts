@@ -86,11 +86,21 @@ export const seedSchema = z.object({
 });
 export type Seed = z.infer<typeof seedSchema>;
 
+/** Start time of a process (field 22 of /proc/PID/stat), or null if it is gone or a zombie. */
+function procStart(pid: number): string | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return fields[0] === "Z" ? null : fields[19];
+  } catch {
+    return null;
+  }
+}
+
+/** The recorded process runs. Pid files hold "PID START", so a reused pid does not count. */
 function pidAlive(name: string): boolean {
   try {
-    const pid = Number(fs.readFileSync(path.join(LAB_DIR, "run", `${name}.pid`), "utf8").trim());
-    process.kill(pid, 0);
-    return true;
+    const [pid, start] = fs.readFileSync(path.join(LAB_DIR, "run", `${name}.pid`), "utf8").trim().split(/\s+/);
+    return start !== undefined && procStart(Number(pid)) === start;
   } catch {
     return false;
   }
