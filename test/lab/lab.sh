@@ -35,6 +35,16 @@ check_ports() {
   return $bad
 }
 
+# The guests' subnet must not be in use on this machine by anything but the lab's bridge.
+check_network() {
+  local other
+  other=$(ip -o -4 addr show to "$NET_CIDR" 2>/dev/null | awk -v br="$NET_BRIDGE" '$2 != br {print $2}' | head -n1)
+  if [ -n "$other" ]; then
+    echo "lab: the guests' subnet $NET_CIDR is already used by interface $other. Nothing was changed." >&2
+    return 1
+  fi
+}
+
 # Half-started lab: a service whose leader died but whose workers still hold its port is stopped
 # completely, so that start.sh starts it again cleanly.
 reap_half_dead() {
@@ -51,6 +61,7 @@ reap_half_dead() {
 up() {
   preflight
   check_ports || exit 1
+  check_network || exit 1
   mkdir -p "$LAB" "$LOGS" "$RUN"
   say "lab: $LAB"
   bash "$LAB_SRC/install.sh"

@@ -145,6 +145,27 @@ describe("lab cloud smoke", () => {
     expect(loops).toEqual([]);
   });
 
+  test("eph-1's disk sits on compute-1: qcow2 overlay on its _base file, the bad fstab in the overlay only", async () => {
+    const e = seed.eph1;
+    const info = await sshGuest("compute-1", `qemu-img info --output=json ${e.diskPath}`);
+    expect(info.code).toBe(0);
+    const disk = z.object({ format: z.string(), "backing-filename": z.string() }).parse(JSON.parse(info.stdout));
+    expect(disk.format).toBe("qcow2");
+    expect(disk["backing-filename"]).toBe(e.basePath); // the compute host's absolute path
+    const base = await sshGuest("compute-1", `sha256sum ${e.basePath}`);
+    expect(base.stdout.split(" ")[0]).toBe(e.baseSha256);
+    // read the fstab through the overlay chain (a raw copy on the compute host), and in the base
+    const raw = path.join(LAB_DIR, `tmp-smoke-${process.pid}.raw`);
+    const merged = await sshGuest("compute-1",
+      `qemu-img convert -f qcow2 -O raw ${e.diskPath} ${raw} && debugfs -R 'cat /etc/fstab' '${raw}?offset=${seed.web1.rootPartitionOffset}'; rm -f ${raw}`);
+    expect(merged.stdout).toContain(seed.badFstabLine);
+    const clean = await sshGuest("compute-1", `debugfs -R 'cat /etc/fstab' '${e.basePath}?offset=${seed.web1.rootPartitionOffset}'`);
+    expect(clean.stdout).toContain("LABEL=cloudimg-rootfs");
+    expect(clean.stdout).not.toContain(seed.badFstabLine);
+    // and nowhere else: this machine's own /var/lib/nova/instances has no such disk
+    expect(fs.existsSync(e.diskPath)).toBe(false);
+  });
+
   test("an image uploaded to Glance downloads byte for byte", () => {
     const dir = fs.mkdtempSync(path.join(LAB_DIR, "tmp-smoke-"));
     try {
