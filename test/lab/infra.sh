@@ -13,7 +13,7 @@ if [ ! -d "$LAB/mysql/mysql" ]; then
     --auth-root-authentication-method=socket --skip-test-db >"$LOGS/mariadb-install.log" 2>&1
 fi
 start_bg mariadb /usr/sbin/mariadbd --no-defaults --user=root --datadir="$LAB/mysql" \
-  --socket="$SQL_SOCK" --pid-file="$RUN/mariadbd.pid" --port=3306 --bind-address=127.0.0.1 \
+  --socket="$SQL_SOCK" --pid-file="$LAB/mysql/mariadbd.pid" --port=3306 --bind-address=127.0.0.1 \
   --skip-name-resolve --skip-log-bin --max-connections=1000 --innodb-buffer-pool-size=256M \
   --innodb-flush-log-at-trx-commit=2 --log-error="$LOGS/mariadb.err"
 
@@ -28,7 +28,7 @@ export ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export RABBITMQ_MNESIA_BASE=$LAB/rabbitmq/mnesia
 export RABBITMQ_LOG_BASE=$LOGS/rabbitmq
-export RABBITMQ_PID_FILE=$RUN/rabbitmq-beam.pid
+export RABBITMQ_PID_FILE=$LAB/rabbitmq/beam.pid
 export RABBITMQ_ENABLED_PLUGINS_FILE=$ETC/rabbitmq/enabled_plugins
 export RABBITMQ_CONF_ENV_FILE=$ETC/rabbitmq/env-empty
 EOF

@@ -18,9 +18,7 @@ stop_pid rabbitmq
 stop_pid mariadb epmd
 # anything else recorded (a pid file we do not know by name, e.g. from an older version)
 for f in "$RUN"/*.pid; do
-  [ -e "$f" ] || continue
-  n=$(basename "$f" .pid)
-  case $n in mariadbd|rabbitmq-beam) rm -f "$f" ;; *) stop_pid "$n" ;; esac
+  [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"
 done
 
 # Mounts under .lab (the cinder export's bind mount, FUSE views left by an interrupted seed).
