@@ -1,6 +1,7 @@
 // Running the generated repair script in these tests: locally as root (`bash -s` on stdin, as
 // DiskRepair does over SSH), with the result parsed by the real parseRepairReport.
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import { buildRepairScript, parseRepairReport, RepairReport, RepairScriptOptions } from "../../recipes/repairs";
 import { AttachedDisk } from "../support/disks";
 
@@ -23,6 +24,7 @@ export function runScript(o: RepairScriptOptions): ScriptRun {
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- stderr ---\n${r.stderr}`);
   }
+  forgetHelperState(o.volumeId);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, report, ms };
 }
 
@@ -34,4 +36,11 @@ export function optsFor(att: AttachedDisk, o: Omit<RepairScriptOptions, "volumeI
 /** A failed expectation with the script's stderr attached. */
 export function explain(run: ScriptRun): string {
   return `${JSON.stringify(run.report, null, 2)}\n--- stderr ---\n${run.stderr}`;
+}
+
+/** Remove what a run leaves on the helper (this machine) for a volume: the report copy and e2undo files. */
+export function forgetHelperState(volumeId: string): void {
+  fs.rmSync(`/var/lib/openstack-recovery/reports/${volumeId}.json`, { force: true });
+  const undo = "/var/lib/openstack-recovery/undo";
+  if (fs.existsSync(undo)) for (const f of fs.readdirSync(undo)) if (f.startsWith(volumeId)) fs.rmSync(`${undo}/${f}`);
 }
