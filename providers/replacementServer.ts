@@ -179,7 +179,8 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         const server = await compute.findServerById(s, id);
         if (!server) return;
-        if (o.retain) {
+        // a server that never became ACTIVE recovered nothing: it is not kept, whatever `retain` says
+        if (o.retain && server.status !== "ERROR") {
             for (const key of [TAG_STACK, TAG_INCIDENT, TAG_RESOURCE]) await compute.deleteServerMetadataItem(s, id, key);
             log(`kept server ${server.name} (${id}); recovery tags removed`);
             return;

@@ -1,8 +1,9 @@
 // Runbooks 002 and 003: keep the instance's IP address for its replacement.
-// takeover: the broken server's own port is released from it (REST PUT of device_id, device_owner
-//   and binding:profile: the CLI's `port set --device ""` does not clear device_id) and handed to the
-//   replacement. A port Nova created would be deleted with its server or on interface detach; a
-//   port released this way survives both. It is not ours: destroy never deletes it.
+// takeover: the broken server's own port is detached from it in Nova and handed to the
+//   replacement. Clearing device_id by REST PUT (runbook 002) is not enough: Nova keeps its virtual
+//   interface record and refuses the port to any other server. A port created outside Nova survives
+//   the detach and is not ours (destroy never deletes it); one Nova created is deleted by the detach,
+//   so its address and MAC are reserved again at once in a port of our own.
 // create: the IP is free (its server is gone): reserve it in a new port of our own.
 // Either way the broken server is stopped first: never two servers on one IP.
 import * as pulumi from "@pulumi/pulumi";
@@ -117,16 +118,41 @@ export const impl: StepImplementation = {
             if (before.device_id && before.device_id !== i.brokenServerId) {
                 throw new Error(`port ${before.id} belongs to server ${before.device_id}, not to the broken server ${i.brokenServerId}: refusing to take it`);
             }
-            const fields: Record<string, unknown> = { device_id: "", device_owner: "" };
-            // binding:profile is admin-only; send it only when there is something to clear
-            if (before["binding:profile"] && Object.keys(before["binding:profile"]).length) fields["binding:profile"] = {};
-            const port = await network.updatePort(s, before.id, fields);
-            await network.replacePortTags(s, port.id, [...port.tags.filter((t) => !t.startsWith("recovery-")), ...recoveryTags(i)]);
-            log(`released port ${port.id} (${port.fixed_ips.map((f) => f.ip_address).join(", ")}) from the broken server`);
-            const outs: Outputs = {
-                ...i, portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address,
-                previousDeviceId: before.device_id, previousDeviceOwner: before.device_owner, fenced,
-            };
+            // Nova must let go of the port (its virtual interface record blocks any other server
+            // from using it); it keeps a port created outside Nova and deletes one it created.
+            if (before.device_id) await compute.detachInterface(s, before.device_id, before.id);
+            const after = await waitFor({
+                what: `port ${before.id} to be released by server ${i.brokenServerId}`,
+                poll: () => network.findPort(s, before.id),
+                state: (p) => (p ? `device_id=${p.device_id || "(none)"}` : "deleted by Nova"),
+                done: (p) => !p || !p.device_id,
+                timeoutSeconds: i.timeoutSeconds,
+                progress: log,
+            });
+            const previous = { previousDeviceId: before.device_id, previousDeviceOwner: before.device_owner, fenced };
+            if (after) {
+                await network.replacePortTags(s, after.id, [...after.tags.filter((t) => !t.startsWith("recovery-")), ...recoveryTags(i)]);
+                log(`released port ${after.id} (${after.fixed_ips.map((f) => f.ip_address).join(", ")}) from the broken server`);
+                const outs: Outputs = { ...i, portId: after.id, ipAddresses: after.fixed_ips.map((f) => f.ip_address), macAddress: after.mac_address, ...previous };
+                return { id: after.id, outs: wire(outs) };
+            }
+            // Nova had created that port and deleted it on detach: the address is free for a
+            // moment; take it back at once with the same address and MAC, in a port of our own.
+            log(`Nova deleted port ${before.id} on detach (it had created it); reserving ${before.fixed_ips.map((f) => f.ip_address).join(", ")} again`);
+            const port = await network.createPort(s, {
+                name: before.name || i.logicalName,
+                description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
+                networkId: before.network_id,
+                fixedIps: before.fixed_ips,
+                macAddress: before.mac_address,
+                securityGroups: before.security_groups,
+            });
+            const outs: Outputs = { ...i, mode: "create", portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, ...previous };
+            try {
+                await network.replacePortTags(s, port.id, recoveryTags(i));
+            } catch (e) {
+                throw new PartialCreateError(`port ${port.id} created but not tagged: ${(e as Error).message}`, port.id, wire(outs));
+            }
             return { id: port.id, outs: wire(outs) };
         }
         const port = await network.createPort(s, {

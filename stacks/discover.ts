@@ -5,6 +5,7 @@
 import {
     AmbiguousNameError, blockStorage, compute, network, ResourceNotFoundError, type Session,
 } from "../providers/openstack";
+import { TAG_STACK } from "../providers/step";
 import { ConfigError, type RecoveryConfig } from "./config";
 
 export interface Incident {
@@ -34,17 +35,39 @@ async function server(s: Session, key: string, nameOrId: string): Promise<comput
     }
 }
 
-export async function discover(s: Session, c: RecoveryConfig): Promise<Incident> {
+/**
+ * What the broken server had before this stack moved anything: its own ports and data volumes,
+ * plus those this stack already moved to its replacement (found by the stack's tag, never by name).
+ * Without this a second `up` would see a server without ports or data volumes and replace the
+ * recovered server.
+ */
+async function movedByThisStack(s: Session, stack: string): Promise<{ ports: network.Port[]; volumeIds: string[] }> {
+    const tag = `${TAG_STACK}=${stack}`;
+    const ports = await network.listPorts(s, { tags: tag });
+    const replacements = (await compute.listServers(s)).filter((x) => x.metadata[TAG_STACK] === stack);
+    const volumeIds: string[] = [];
+    for (const r of replacements) {
+        for (const a of await compute.listVolumeAttachments(s, r.id)) if (!ROOT_DEVICES.test(a.device ?? "")) volumeIds.push(a.volumeId);
+    }
+    return { ports, volumeIds };
+}
+
+const byId = <T extends { id: string }>(a: T, b: T) => a.id.localeCompare(b.id);
+
+export async function discover(s: Session, c: RecoveryConfig, stack: string): Promise<Incident> {
     const broken = await server(s, "server", c.server);
     const helper = await server(s, "helper.server", c.helper.server);
     if (helper.id === broken.id) throw new ConfigError("helper.server", `the helper cannot be the broken server itself (${broken.name})`, "pulumi config set --path helper.server <another server in the same zone>");
 
-    const volumes = await Promise.all(broken["os-extended-volumes:volumes_attached"].map((v) => blockStorage.getVolume(s, v.id)));
+    const moved = await movedByThisStack(s, stack);
+    const volumeIds = [...new Set([...broken["os-extended-volumes:volumes_attached"].map((v) => v.id), ...moved.volumeIds])];
+    const volumes = (await Promise.all(volumeIds.map((id) => blockStorage.getVolume(s, id)))).sort(byId);
     const deviceOf = (v: blockStorage.Volume) => v.attachments.find((a) => a.server_id === broken.id)?.device ?? "";
     const volumeBacked = compute.isVolumeBacked(broken);
     let rootVolume: blockStorage.Volume | undefined;
     if (volumeBacked) {
-        rootVolume = volumes.find((v) => ROOT_DEVICES.test(deviceOf(v))) ?? (volumes.filter((v) => v.bootable).length === 1 ? volumes.find((v) => v.bootable) : undefined);
+        const attachedHere = volumes.filter((v) => v.attachments.some((a) => a.server_id === broken.id));
+        rootVolume = attachedHere.find((v) => ROOT_DEVICES.test(deviceOf(v))) ?? (attachedHere.filter((v) => v.bootable).length === 1 ? attachedHere.find((v) => v.bootable) : undefined);
         if (!rootVolume) {
             throw new ConfigError("server", `${broken.name} boots from a volume but none of its volumes (${volumes.map((v) => `${v.id} at ${deviceOf(v) || "?"}`).join(", ") || "none"}) is attached as /dev/vda`, "check `openstack server show --fit -c attached_volumes` and the volumes' attachments");
         }
@@ -63,7 +86,8 @@ export async function discover(s: Session, c: RecoveryConfig): Promise<Incident>
     if (!helperAddress) throw new ConfigError("helper.address", `${helper.name} has no address`, "pulumi config set --path helper.address <address the helper's sshd listens on>");
 
     const interfaces = await compute.listInterfaces(s, broken.id);
-    const ports = await Promise.all(interfaces.map((i) => network.getPort(s, i.port_id)));
+    const own = await Promise.all(interfaces.map((i) => network.getPort(s, i.port_id)));
+    const ports = [...own, ...moved.ports.filter((p) => !own.some((o) => o.id === p.id))].sort(byId);
     const flavorId = c.replacement.flavor ?? (await compute.resolveFlavorId(s, broken));
 
     let keepIp: Incident["keepIp"];

@@ -21,12 +21,12 @@ async function operatorErrors<T>(f: () => Promise<T>): Promise<T> {
 export async function main(): Promise<Record<string, unknown>> {
     const raw = (key: string) => pulumi.runtime.getConfig(key);
     const config = await operatorErrors(async () => parseConfig(raw));
-    const incident = await operatorErrors(async () => discover(await connect(raw, (m) => pulumi.log.debug(m)), config));
+    const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+    const incident = await operatorErrors(async () => discover(await connect(raw, (m) => pulumi.log.debug(m)), config, stack));
     pulumi.log.info(describe(incident));
     if (!incident.volumeBacked) {
         throw new pulumi.RunError(`${incident.broken.name} boots from local (ephemeral) disk: the ephemeral strategy (runbook 000 A) is not built yet; use the runbook by hand`);
     }
-    const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     const recovery = new VolumeBackedRecovery(config.incident, volumeBackedArgs(config, incident, stack));
     return {
         strategy: "volume-backed",

@@ -204,3 +204,15 @@ export async function resolveFlavorId(s: Session, server: Server): Promise<strin
     if (match.length !== 1) throw new ResourceNotFoundError("flavor", name ?? "(unknown)", "set `flavor` in the stack config to the flavor the replacement should use");
     return match[0].id;
 }
+
+/**
+ * Detach an interface in Nova. Nova forgets its virtual interface record (so another server can
+ * use the port) and keeps a port it did not create; a port it created it deletes.
+ */
+export async function detachInterface(s: Session, serverId: string, portId: string): Promise<void> {
+    try {
+        await s.request("compute", { what: `detach port ${portId} from server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/os-interface/${portId}`, microversion: mv, retryConflict: true });
+    } catch (e) {
+        if (!(e instanceof NotFoundError)) throw e;
+    }
+}
