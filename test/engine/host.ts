@@ -127,7 +127,15 @@ export class DynamicProviderHost {
     }
 
     private async spawn(): Promise<void> {
-        const launcher = path.join(pulumiDir, "pulumi-resource-pulumi-nodejs");
+        // The shipped launcher `pulumi-resource-pulumi-nodejs` is `node $(node -e "require.resolve('@pulumi/pulumi/
+        // cmd/dynamic-provider')")` run from the program directory; do the same resolution here and start node
+        // directly (one node start-up less: the host takes seconds to load on a busy machine).
+        let entry: string;
+        try {
+            entry = require.resolve("@pulumi/pulumi/cmd/dynamic-provider", { paths: [this.opts.cwd] });
+        } catch {
+            throw new Error(`@pulumi/pulumi is not resolvable from the program directory ${this.opts.cwd} (the engine's launcher would fail the same way)`);
+        }
         // provider_plugin.go NewProvider: os.Environ() + PULUMI_RUNTIME_* + PULUMI_NODEJS_PROJECT (pulumi-nodejs only)
         // + PULUMI_PROJECT + PULUMI_CONFIG; argv = [engine address]; cwd = ctx.Pwd (the program directory).
         const env: NodeJS.ProcessEnv = {
@@ -137,9 +145,8 @@ export class DynamicProviderHost {
             PULUMI_PROJECT: this.opts.project,
             PULUMI_CONFIG: this.opts.configJson,
         };
-        // The shipped launcher is a sh script that does not `exec` node: start it in its own process group and
-        // signal the group on stop, so the node host never outlives us.
-        const child = spawn("/bin/sh", [launcher, "127.0.0.1:1"], { cwd: this.opts.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        // Own process group, signalled as a whole on stop, so nothing the host starts outlives the operation.
+        const child = spawn(process.execPath, [entry, "127.0.0.1:1"], { cwd: this.opts.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
         this.child = child;
         // "close" (not "exit"): every stdio pipe is closed, so all provider output has been read
         child.on("close", () => (this.exited = true));
