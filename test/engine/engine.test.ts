@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineRunError, destroy, formatResult, preview, readState, refresh, up, type RunResult, type StackRun } from "./index";
 import { Group, Thing, readLog } from "./toy";
@@ -237,6 +238,33 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         expect(text).toMatch(/\+\s+[│├└─ ]*pulumi-nodejs:dynamic\/toy:Thing\s+a\s+create/);
         expect(text).toMatch(/Resources:\n\s+\+ 4 to create/);
         await destroy(run);
+    });
+
+    it("records plugin-backed resources with mocked outputs, feeds them to dynamic resources, and deletes them without a call", async () => {
+        const dir = path.join(tmp, "world");
+        let size = 1;
+        const run: StackRun = {
+            ...runFor(() => ({})),
+            mockResource: ({ type, name, inputs }) => (type === "command:local:Command" ? { id: `cmd-${name}`, outputs: { ...inputs, stdout: "42" } } : undefined),
+            program: async () => {
+                const cmd = new command.local.Command("probe", { create: `echo ${size}` });
+                const t = new Thing("t", { dir, name: "t", size: cmd.stdout.apply((s) => Number(s)) });
+                return { size: t.size };
+            },
+        };
+        const pv = await preview(run);
+        expect(pv.steps.find((s) => s.type === "command:local:Command")).toMatchObject({ op: "create", mocked: true });
+        expect(pv.outputs["size"]).toBe("[unknown]");
+        const r = await up(run);
+        expect(r.outputs["size"]).toBe(42);
+        const cmdState = readState(run.stateFile).resources.find((x) => x.type === "command:local:Command");
+        expect(cmdState).toMatchObject({ id: "cmd-probe", mocked: true, outputs: { stdout: "42" } });
+        size = 2;
+        const u = await up(run);
+        expect(u.steps.find((s) => s.type === "command:local:Command")).toMatchObject({ op: "update", diffs: ["create"], mocked: true });
+        const d = await destroy(run);
+        expect(crud(d)).toEqual(["Delete t"]);
+        expect(d.steps.find((s) => s.type === "command:local:Command")).toMatchObject({ op: "delete", mocked: true });
     });
 
     it("fails a preview whose Check reports a failure, naming the property", async () => {
