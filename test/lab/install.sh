@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
   mariadb-server rabbitmq-server python3-pymysql crudini curl
-  keystone glance placement-api
+  keystone glance placement-api python3-osc-placement
   nova-api nova-conductor nova-scheduler nova-common nova-compute
   nova-compute-ironic   # satisfies nova-compute's hypervisor dependency without libvirt/qemu-system
   cinder-api cinder-scheduler cinder-volume
@@ -52,6 +52,8 @@ echo "keystone keystone/create-admin-tenant boolean false" | debconf-set-selecti
 export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -q -y -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 "${APT[@]}" update >>"$LOGS/install.log" 2>&1
-"${APT[@]}" install "${PACKAGES[@]}" >>"$LOGS/install.log" 2>&1 \
+# Without recommends: about half the packages (no libvirt, qemu-system, libguestfs, X libraries);
+# everything the lab runs is a hard dependency of the packages above.
+"${APT[@]}" install --no-install-recommends "${PACKAGES[@]}" >>"$LOGS/install.log" 2>&1 \
   || die "apt-get install failed; see $LOGS/install.log"
 say "packages installed"
