@@ -368,10 +368,17 @@ osr_fs_mount() {         # mount fs $1 ($2 = ro|rw) at $OSR_WORK/fs/$1; no-op wh
   [ "${FS_MOUNTED[i]}" = "$mode" ] && return 0
   [ -n "${FS_MOUNTED[i]}" ] && osr_fs_umount "$i"
   mkdir -p "$dir"
-  if ! out=$(mount -t "${FS_TYPE[i]}" -o "$(osr_mount_opts "$i" "$mode")" "${FS_DEV[i]}" "$dir" 2>&1); then
-    printf '%s' "$out" >"$OSR_WORK/mount-error"
-    return 1
-  fi
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    out=$(mount -t "${FS_TYPE[i]}" -o "$(osr_mount_opts "$i" "$mode")" "${FS_DEV[i]}" "$dir" 2>&1) && break
+    # right after an overlay on it went away, the kernel may still hold the old superblock
+    # for a moment ("already mounted or mount point busy"): wait for it, do not fail
+    if [[ $out != *busy* && $out != *"already mounted"* ]] || [ "$try" = 10 ]; then
+      printf '%s' "$out" >"$OSR_WORK/mount-error"
+      return 1
+    fi
+    sleep 0.3
+  done
   FS_MOUNTED[i]=$mode
 }
 
