@@ -24,7 +24,6 @@ const Inputs = Tagging.extend({
     /** create: where and which addresses */
     networkId: z.string().nullish(),
     fixedIps: z.array(FixedIp).default([]),
-    macAddress: z.string().nullish(),
     /** stop the broken server before its address moves (default true) */
     fence: z.boolean().default(true),
     /** create mode: keep the port on destroy (default true: the replacement uses it) */
@@ -51,7 +50,6 @@ export interface ReservedPortArgs {
     portId?: pulumi.Input<string>;
     networkId?: pulumi.Input<string>;
     fixedIps?: pulumi.Input<pulumi.Input<{ subnet_id: string; ip_address: string }>[]>;
-    macAddress?: pulumi.Input<string>;
     fence?: pulumi.Input<boolean>;
     retain?: pulumi.Input<boolean>;
     timeoutSeconds?: pulumi.Input<number>;
@@ -105,7 +103,7 @@ export const impl: StepImplementation = {
     },
 
     async diff(_id, olds, news) {
-        return diffBy(olds, news, { replaceOn: ["mode", "portId", "networkId", "fixedIps", "macAddress", "brokenServerId"], updateOn: ["retain", "fence", "timeoutSeconds"], deleteBeforeReplace: true });
+        return diffBy(olds, news, { replaceOn: ["mode", "portId", "networkId", "fixedIps", "brokenServerId"], updateOn: ["retain", "fence", "timeoutSeconds"], deleteBeforeReplace: true });
     },
 
     async create(raw, env) {
@@ -160,7 +158,6 @@ export const impl: StepImplementation = {
             description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
             networkId: i.networkId!,
             fixedIps: i.fixedIps,
-            macAddress: i.macAddress ?? undefined,
         });
         const outs: Outputs = { ...i, portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, previousDeviceId: "", previousDeviceOwner: "", fenced };
         try {

@@ -23,7 +23,9 @@ export function checkInputs<S extends z.ZodObject>(schema: S, news: Record<strin
     const known = Object.fromEntries(Object.entries(news).filter(([k, v]) => k !== "__provider" && !containsUnknown(v)));
     const partial = Object.keys(known).length < Object.keys(news).filter((k) => k !== "__provider").length;
     const result = (partial ? schema.partial() : schema).safeParse(known);
-    if (result.success) return { inputs: news };
+    // The checked inputs carry the schema's defaults: the engine stores them and diffs against them,
+    // so an input left out and its default never look like a change.
+    if (result.success) return { inputs: { ...news, ...(result.data as Record<string, unknown>) } };
     return {
         inputs: news,
         failures: result.error.issues.map((i) => ({ property: i.path.join(".") || "(inputs)", reason: i.message })),

@@ -121,7 +121,10 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
 
     it("a second up with no change changes nothing", async () => {
         recorder.reset();
-        const r = await up(run);
+        const r = await up(run).catch((e: { result?: RunResult }) => {
+            console.log(JSON.stringify(e.result?.steps.map((s) => [s.op, s.urn.split("::").pop(), s.diffs, s.replaces])));
+            throw e;
+        });
         expect(r.changes).toMatchObject({ create: 0, update: 0, replace: 0, delete: 0 });
         expect(recorder.mutating()).toEqual([]);
     });
