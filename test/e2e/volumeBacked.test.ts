@@ -6,20 +6,19 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { z } from "zod";
 import { destroy, preview, up, type RunResult, type StackRun } from "../engine";
 import { ApiRecorder } from "../support/apiRecorder";
-import { readExtFile, sha256File } from "../support/disks";
-import { LAB, LAB_CLOUDS, recordedClouds, requireLab, web1Run } from "../support/incident";
+import { readExtFile } from "../support/disks";
+import { recordedClouds, web1Run } from "../support/incident";
+import { requireLab, sha256File, volumeFile, type Seed } from "../support/lab";
+import { osc as oscParsed } from "../support/oscli";
 
 jest.setTimeout(20 * 60_000);
 
-/** The `openstack` CLI as an independent oracle, as a member of the incidents project. */
-function osc<T = Record<string, unknown>>(...args: string[]): T {
-    const out = execFileSync("openstack", [...args, "-f", "json"], { env: { ...process.env, OS_CLIENT_CONFIG_FILE: LAB_CLOUDS, OS_CLOUD: "lab-member", PYTHONWARNINGS: "ignore" }, encoding: "utf8" });
-    return JSON.parse(out) as T;
-}
 type Row = Record<string, unknown>;
-const volumeFile = (id: string) => path.join(LAB, "state", "cinder", "export", `volume-${id}`);
+/** The `openstack` CLI as an independent oracle, as a member of the incidents project. */
+const osc = <T extends Row | Row[] = Row>(...args: string[]): T => oscParsed(args, z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))])) as T;
 
 /** /etc/fstab of the root filesystem inside a raw volume file (found by sfdisk, read with debugfs). */
 function fstabOf(file: string): { text: string; offset: number } {
@@ -38,12 +37,13 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     let recorder: ApiRecorder;
     let run: StackRun;
     let tmp: string;
+    let seed: Seed;
     const before = { serverId: "", rootVolumeId: "", rootSha: "", dataVolumeIds: [] as string[], portId: "", ip: "", helperId: "" };
     let newServerId = "";
     let cloneId = "";
 
     beforeAll(async () => {
-        requireLab();
+        seed = requireLab();
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osr-e2e-"));
         recorder = await ApiRecorder.start("http://127.0.0.1:5000/v3");
         const clouds = recordedClouds(recorder, tmp);
@@ -61,8 +61,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         before.portId = String(ports[0].ID);
         before.ip = String((osc<Row>("port", "show", before.portId).fixed_ips as { ip_address: string }[])[0].ip_address);
         before.rootSha = sha256File(volumeFile(before.rootVolumeId));
-        const helperIp = Object.values(helper.addresses as Record<string, string[]>)[0][0];
-        run = web1Run({ stack: "e2e-web-1", cloudsFile: clouds, helperAddress: helperIp, stateDir: tmp });
+        run = web1Run({ seed, stack: "e2e-web-1", cloudsFile: clouds, stateDir: tmp });
         expect(before.dataVolumeIds).toHaveLength(2);
     });
     afterAll(async () => {

@@ -1,0 +1,98 @@
+// Issue 3: config mistakes stop the preview with a message naming the key (and the fix), before
+// anything is changed: no mutating API call (counted at the HTTP layer) and no state written.
+// Each situation is made real on the lab cloud (two servers with one name, a helper in another
+// availability zone), not simulated.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { z } from "zod";
+import { preview, type StackRun } from "../engine";
+import { ApiRecorder } from "../support/apiRecorder";
+import { recordedClouds, web1Run } from "../support/incident";
+import { requireLab, type Seed } from "../support/lab";
+import { osc, oscRun } from "../support/oscli";
+
+jest.setTimeout(10 * 60_000);
+
+describe("config errors at preview on the lab cloud", () => {
+    let recorder: ApiRecorder;
+    let seed: Seed;
+    let clouds: string;
+    let tmp: string;
+    const runWith = (config: Record<string, string>): StackRun => web1Run({ seed, stack: "config-errors", cloudsFile: clouds, config, stateDir: fs.mkdtempSync(path.join(tmp, "s-")) });
+
+    async function expectRefused(config: Record<string, string>, message: RegExp): Promise<void> {
+        recorder.reset();
+        const run = runWith(config);
+        await expect(preview(run)).rejects.toThrow(message);
+        expect(recorder.calls.length).toBeGreaterThan(0); // it looked...
+        expect(recorder.mutating()).toEqual([]); // ...and changed nothing
+        expect(fs.existsSync(run.stateFile)).toBe(false);
+    }
+
+    beforeAll(async () => {
+        seed = requireLab();
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osr-cfg-"));
+        recorder = await ApiRecorder.start("http://127.0.0.1:5000/v3");
+        clouds = recordedClouds(recorder, tmp);
+        process.env.OS_CLIENT_CONFIG_FILE = clouds;
+    });
+    afterAll(async () => {
+        delete process.env.OS_CLIENT_CONFIG_FILE;
+        await recorder?.stop();
+        fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    it("a malformed incident id", async () => {
+        await expectRefused({ "openstack-recovery:incident": "INC 12!" }, /openstack-recovery:incident: must be 3-40 letters[\s\S]*fix: pulumi config set incident/);
+    });
+
+    it("a server that does not exist", async () => {
+        await expectRefused({ "openstack-recovery:server": "no-such-server" }, /openstack-recovery:server: no server named or with id "no-such-server"/);
+    });
+
+    it("an address to keep that belongs to another server", async () => {
+        await expectRefused(
+            { "openstack-recovery:keepIp": seed.snapMounter.fixedIp },
+            new RegExp(`openstack-recovery:keepIp: ${seed.snapMounter.fixedIp.replace(/\./g, "\\.")} belongs to port ${seed.snapMounter.portId} of compute:\\S+ ${seed.snapMounter.serverId}, not to web-1`),
+        );
+    });
+
+    describe("a name that matches two servers", () => {
+        const ids: string[] = [];
+        beforeAll(() => {
+            for (let n = 0; n < 2; n++) {
+                const s = osc(["server", "create", "--flavor", "m1.tiny", "--image", seed.images.base.id, "--network", seed.network.id, "twin"], z.object({ id: z.string() }));
+                ids.push(s.id);
+            }
+        });
+        afterAll(() => {
+            if (ids.length) oscRun(["server", "delete", "--wait", ...ids]);
+        });
+
+        it("is refused with both ids, not guessed", async () => {
+            await expectRefused({ "openstack-recovery:server": "twin" }, new RegExp(`openstack-recovery:server: 2 servers are named "twin" \\(.*${ids[0]}.*\\): use the id instead`));
+        });
+    });
+
+    describe("a helper in another availability zone", () => {
+        // The lab's only compute host moves into a host aggregate with its own zone: the servers are
+        // then in "osr-elsewhere" while Cinder's volumes stay in the seed's zone, as on a cloud whose
+        // helper was started in the wrong zone.
+        const admin = { cloud: "lab-admin" as const };
+        let host = "";
+        beforeAll(() => {
+            host = osc(["compute", "service", "list", "--service", "nova-compute"], z.array(z.object({ Host: z.string() })), admin)[0].Host;
+            oscRun(["aggregate", "create", "--zone", "osr-elsewhere", "osr-elsewhere"], admin);
+            oscRun(["aggregate", "add", "host", "osr-elsewhere", host], admin);
+        });
+        afterAll(() => {
+            oscRun(["aggregate", "remove", "host", "osr-elsewhere", host], admin);
+            oscRun(["aggregate", "delete", "osr-elsewhere"], admin);
+        });
+
+        it("is refused, naming both zones", async () => {
+            await expectRefused({}, new RegExp(`openstack-recovery:helper.server: snap-mounter is in availability zone osr-elsewhere, but the root volume of web-1 is in ${seed.availabilityZone}`));
+        });
+    });
+});
