@@ -1,0 +1,65 @@
+// The stack program itself under setMocks, looking at the real seeded incident on the lab cloud:
+// the graph it registers is built from what the cloud says about web-1 (its root volume, data
+// volumes, port), and no credential from the config reaches any input.
+import * as pulumi from "@pulumi/pulumi";
+import { installMocks, type MockHarness } from "../support/mockHarness";
+import { pinnedHostKey } from "../support/incident";
+import { CLOUDS_YAML, requireLab, type Seed } from "../support/lab";
+
+const T = "pulumi-nodejs:dynamic/recovery:";
+
+describe("stack program graph for web-1", () => {
+    let h: MockHarness;
+    let seed: Seed;
+    let outputs: Record<string, unknown>;
+    beforeAll(async () => {
+        seed = requireLab();
+        process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
+        h = await installMocks({
+            project: "openstack-recovery",
+            stack: "graph",
+            preview: true,
+            config: {
+                "openstack:cloud": "lab-member",
+                "openstack-recovery:incident": "INC0007",
+                "openstack-recovery:server": "web-1",
+                "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter", sshKeyFile: seed.snapMounter.guest.keyPath, hostKey: pinnedHostKey(seed) }),
+            },
+        });
+        const { main } = await import("../../stacks/program");
+        outputs = await main();
+        await new Promise((ok) => pulumi.output(outputs.repairedVolumeId as pulumi.Input<string>).apply(ok));
+        await new Promise((ok) => setTimeout(ok, 200));
+    });
+    afterAll(() => {
+        delete process.env.OS_CLIENT_CONFIG_FILE;
+    });
+
+    it("registers the volume-backed chain for the incident", () => {
+        expect(h.registrations.map((r) => `${r.type.replace(T, "")} ${r.name}`)).toEqual([
+            "openstack-recovery:recipes:VolumeBacked INC0007",
+            "VolumeClone INC0007-clone",
+            "HelperAttachment INC0007-attachment",
+            "DiskRepair INC0007-repair",
+            "ReservedPort INC0007-port-0",
+            "ReplacementServer INC0007-server",
+        ]);
+        expect(outputs.strategy).toBe("volume-backed");
+    });
+
+    it("feeds the steps what the cloud says about web-1", () => {
+        expect(h.get("INC0007-clone").inputs).toMatchObject({ sourceVolumeId: seed.web1.rootVolumeId, stack: "organization/openstack-recovery/graph" });
+        expect(h.get("INC0007-attachment").inputs).toMatchObject({ helperServerId: seed.snapMounter.serverId });
+        expect(h.get("INC0007-repair").inputs).toMatchObject({ host: seed.snapMounter.fixedIp, actions: ["fstab"] });
+        expect(h.get("INC0007-port-0").inputs).toMatchObject({ mode: "takeover", portId: seed.web1.portId, brokenServerId: seed.web1.serverId });
+        expect(h.get("INC0007-server").inputs).toMatchObject({
+            name: "web-1-recovered",
+            brokenServerId: seed.web1.serverId,
+            dataVolumeIds: seed.web1.dataVolumes.map((v) => v.id).sort(),
+        });
+    });
+
+    it("keeps the lab's password out of every input", () => {
+        expect(JSON.stringify(h.registrations.map((r) => r.inputs))).not.toContain("lab-secret");
+    });
+});
