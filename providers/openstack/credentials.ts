@@ -144,51 +144,53 @@ function methodOf(authType: string | undefined): AuthOptions["method"] | undefin
     return "password";
 }
 
+type TextField = Exclude<keyof AuthOptions, "method" | "interface" | "insecure" | "source">;
+
+/** Each text field and where it is read from: OS_* variables, then `openstack:` stack config keys (first set wins). */
+const SOURCES: [TextField, string[], string[]][] = [
+    ["authUrl", ["OS_AUTH_URL"], ["authUrl"]],
+    ["username", ["OS_USERNAME"], ["userName"]],
+    ["userId", ["OS_USER_ID"], ["userId"]],
+    ["password", ["OS_PASSWORD"], ["password"]],
+    ["projectName", ["OS_PROJECT_NAME", "OS_TENANT_NAME"], ["tenantName", "projectName"]],
+    ["projectId", ["OS_PROJECT_ID", "OS_TENANT_ID"], ["tenantId", "projectId"]],
+    ["userDomainName", ["OS_USER_DOMAIN_NAME", "OS_DEFAULT_DOMAIN"], ["userDomainName", "domainName", "defaultDomain"]],
+    ["userDomainId", ["OS_USER_DOMAIN_ID"], ["userDomainId", "domainId"]],
+    ["projectDomainName", ["OS_PROJECT_DOMAIN_NAME", "OS_DEFAULT_DOMAIN"], ["projectDomainName", "domainName", "defaultDomain"]],
+    ["projectDomainId", ["OS_PROJECT_DOMAIN_ID"], ["projectDomainId", "domainId"]],
+    ["applicationCredentialId", ["OS_APPLICATION_CREDENTIAL_ID"], ["applicationCredentialId"]],
+    ["applicationCredentialName", ["OS_APPLICATION_CREDENTIAL_NAME"], ["applicationCredentialName"]],
+    ["applicationCredentialSecret", ["OS_APPLICATION_CREDENTIAL_SECRET"], ["applicationCredentialSecret"]],
+    ["token", ["OS_TOKEN"], ["token"]],
+    ["region", ["OS_REGION_NAME"], ["region"]],
+    ["caFile", ["OS_CACERT"], ["cacertFile"]],
+];
+
+/** Read the text fields through `get` (column 1: OS_* names, column 2: stack config keys). */
+function readFields(get: (key: string) => string | undefined, column: 1 | 2): Partial<AuthOptions> {
+    const out: Partial<AuthOptions> = {};
+    for (const row of SOURCES) {
+        const v = row[column].map(get).find((x) => x !== undefined && x !== "");
+        if (v !== undefined) out[row[0]] = v;
+    }
+    return out;
+}
+
 function fromEnv(env: NodeJS.ProcessEnv): Partial<AuthOptions> {
-    const e = (k: string) => (env[k] && env[k] !== "" ? env[k] : undefined);
+    const insecure = env.OS_INSECURE;
     return {
-        authUrl: e("OS_AUTH_URL"),
-        username: e("OS_USERNAME"),
-        userId: e("OS_USER_ID"),
-        password: e("OS_PASSWORD"),
-        projectName: e("OS_PROJECT_NAME") ?? e("OS_TENANT_NAME"),
-        projectId: e("OS_PROJECT_ID") ?? e("OS_TENANT_ID"),
-        userDomainName: e("OS_USER_DOMAIN_NAME") ?? e("OS_DEFAULT_DOMAIN"),
-        userDomainId: e("OS_USER_DOMAIN_ID"),
-        projectDomainName: e("OS_PROJECT_DOMAIN_NAME") ?? e("OS_DEFAULT_DOMAIN"),
-        projectDomainId: e("OS_PROJECT_DOMAIN_ID"),
-        applicationCredentialId: e("OS_APPLICATION_CREDENTIAL_ID"),
-        applicationCredentialName: e("OS_APPLICATION_CREDENTIAL_NAME"),
-        applicationCredentialSecret: e("OS_APPLICATION_CREDENTIAL_SECRET"),
-        token: e("OS_TOKEN"),
-        region: e("OS_REGION_NAME"),
-        interface: parseInterface(e("OS_INTERFACE") ?? e("OS_ENDPOINT_TYPE"), "OS_INTERFACE"),
-        caFile: e("OS_CACERT"),
-        insecure: e("OS_INSECURE") ? /^(1|true|yes)$/i.test(e("OS_INSECURE") ?? "") : undefined,
-        method: methodOf(e("OS_AUTH_TYPE")),
+        ...readFields((k) => env[k], 1),
+        interface: parseInterface(env.OS_INTERFACE || env.OS_ENDPOINT_TYPE || undefined, "OS_INTERFACE"),
+        insecure: insecure ? /^(1|true|yes)$/i.test(insecure) : undefined,
+        method: methodOf(env.OS_AUTH_TYPE),
     };
 }
 
 function fromStackConfig(get: ConfigLookup): Partial<AuthOptions> {
     const g = (k: string) => get(`openstack:${k}`);
     return {
-        authUrl: g("authUrl"),
-        username: g("userName"),
-        userId: g("userId"),
-        password: g("password"),
-        projectName: g("tenantName") ?? g("projectName"),
-        projectId: g("tenantId") ?? g("projectId"),
-        userDomainName: g("userDomainName") ?? g("domainName") ?? g("defaultDomain"),
-        userDomainId: g("userDomainId") ?? g("domainId"),
-        projectDomainName: g("projectDomainName") ?? g("domainName") ?? g("defaultDomain"),
-        projectDomainId: g("projectDomainId") ?? g("domainId"),
-        applicationCredentialId: g("applicationCredentialId"),
-        applicationCredentialName: g("applicationCredentialName"),
-        applicationCredentialSecret: g("applicationCredentialSecret"),
-        token: g("token"),
-        region: g("region"),
+        ...readFields(g, 2),
         interface: parseInterface(g("endpointType"), "openstack:endpointType"),
-        caFile: g("cacertFile"),
         insecure: g("insecure") !== undefined ? g("insecure") === "true" : undefined,
     };
 }
