@@ -51,6 +51,9 @@ export const RecoveryConfig = z.object({
             name: z.string().min(1).optional(),
             /** default: the broken server's flavor */
             flavor: z.string().min(1).optional(),
+            /** a Nova keypair of yours; default none: the keys are already on the repaired disk, and
+             *  keypairs belong to users, so the broken server's may not be visible to you */
+            keyName: z.string().min(1).optional(),
             /** move the broken server's data volumes to the replacement (default true) */
             moveDataVolumes: z.boolean().default(true),
             /** false: clone and repair only */

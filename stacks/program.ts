@@ -45,7 +45,7 @@ export function volumeBackedArgs(c: RecoveryConfig, i: Incident, stack: string):
     return {
         incident: c.incident,
         stack,
-        brokenServer: { id: i.broken.id, name: i.broken.name, availabilityZone: i.broken["OS-EXT-AZ:availability_zone"] ?? undefined, flavorId: i.flavorId, keyName: i.broken.key_name ?? undefined },
+        brokenServer: { id: i.broken.id, name: i.broken.name, availabilityZone: i.broken["OS-EXT-AZ:availability_zone"] ?? undefined, flavorId: i.flavorId, keyName: c.replacement.keyName },
         rootVolume: { id: root.id, size: root.size, volumeType: root.volume_type ?? undefined, availabilityZone: root.availability_zone ?? undefined },
         helper: { serverId: i.helper.id, address: i.helperAddress, port: c.helper.sshPort, user: c.helper.sshUser, privateKeyFile: c.helper.sshKeyFile, hostKey: c.helper.hostKey, byIdDir: c.helper.byIdDir },
         repair: c.repair,
