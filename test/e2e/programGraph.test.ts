@@ -1,9 +1,8 @@
 // The stack program itself under setMocks, looking at the real seeded incident on the lab cloud:
 // the graph it registers is built from what the cloud says about web-1 (its root volume, data
 // volumes, port), and no credential from the config reaches any input.
-import * as pulumi from "@pulumi/pulumi";
-import { installMocks, type MockHarness } from "../support/mockHarness";
-import { pinnedHostKey } from "../support/incident";
+import { installMocks, settle, type MockHarness } from "../support/mockHarness";
+import { ensureSeededIncident, pinnedHostKey } from "../support/incident";
 import { CLOUDS_YAML, requireLab, type Seed } from "../support/lab";
 
 const T = "pulumi-nodejs:dynamic/recovery:";
@@ -13,7 +12,7 @@ describe("stack program graph for web-1", () => {
     let seed: Seed;
     let outputs: Record<string, unknown>;
     beforeAll(async () => {
-        seed = requireLab();
+        seed = ensureSeededIncident(requireLab());
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
         h = await installMocks({
             project: "openstack-recovery",
@@ -28,8 +27,7 @@ describe("stack program graph for web-1", () => {
         });
         const { main } = await import("../../stacks/program");
         outputs = await main();
-        await new Promise((ok) => pulumi.output(outputs.repairedVolumeId as pulumi.Input<string>).apply(ok));
-        await new Promise((ok) => setTimeout(ok, 200));
+        await settle(); // a preview: the clone's id is unknown, so wait for the registrations, not an output
     });
     afterAll(() => {
         delete process.env.OS_CLIENT_CONFIG_FILE;

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { destroy, preview, up, type RunResult, type StackRun } from "../engine";
 import { ApiRecorder } from "../support/apiRecorder";
 import { readExtFile } from "../support/disks";
-import { recordedClouds, web1Run } from "../support/incident";
+import { ensureSeededIncident, recordedClouds, reseed, web1Run } from "../support/incident";
 import { requireLab, sha256File, volumeFile, type Seed } from "../support/lab";
 import { osc as oscParsed } from "../support/oscli";
 
@@ -43,7 +43,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     let cloneId = "";
 
     beforeAll(async () => {
-        seed = requireLab();
+        seed = ensureSeededIncident(requireLab());
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "osr-e2e-"));
         recorder = await ApiRecorder.start("http://127.0.0.1:5000/v3");
         const clouds = recordedClouds(recorder, tmp);
@@ -67,6 +67,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     afterAll(async () => {
         delete process.env.OS_CLIENT_CONFIG_FILE;
         await recorder?.stop();
+        reseed(); // web-1 back to its broken state for the next test and the next rehearsal
     });
 
     it("preview lists clone, attachment, repair, port and replacement, and changes nothing", async () => {

@@ -452,19 +452,33 @@ class Deployment {
         };
         process.on("unhandledRejection", onUnhandled);
         try {
-            const programDone = pulumi.runtime.runInPulumiStack(async () => (await run.program()) ?? undefined).then(
-                () => undefined,
-                (e: unknown) => {
-                    if (!this.failure) this.programErrors.push(errorText(e));
-                },
-            );
+            // The program's own error is caught here, not left to reject the root stack's outputs: those
+            // rejections surface later as unhandled ones, which jest-circus (on the real process, behind jest's
+            // process proxy) would pin on the running test. The language host likewise reports it once (run.ts).
+            const programDone = pulumi.runtime
+                .runInPulumiStack(async () => {
+                    try {
+                        return (await run.program()) ?? undefined;
+                    } catch (e) {
+                        if (!this.failure) this.programErrors.push(errorText(e));
+                        return undefined;
+                    }
+                })
+                .then(
+                    () => undefined,
+                    (e: unknown) => {
+                        if (!this.failure) this.programErrors.push(errorText(e));
+                    },
+                );
             // after a failed step the program cannot finish (its outputs never resolve): stop waiting once idle
             let programFinished = false;
             await Promise.race([programDone.then(() => (programFinished = true)), this.failedAndIdle(() => programFinished)]);
             programFinished = true;
             await this.settle();
         } finally {
-            await new Promise((r) => setImmediate(r));
+            // a failed program also rejects the root stack's outputs, a few turns later (runtime/stack.ts):
+            // keep collecting until those have surfaced, as the language host's process-wide handler would
+            await new Promise((r) => setTimeout(r, 250));
             process.off("unhandledRejection", onUnhandled);
         }
     }

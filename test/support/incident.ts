@@ -1,12 +1,15 @@
 // The seeded incident `web-1` as a stack run: the config an operator would set, credentials from
 // the lab's clouds.yaml (rewritten to go through an ApiRecorder when one is given), the helper's
 // key and pinned host key from the seed. Shared by the e2e tests and the demo.
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { StackRun } from "../engine";
 import type { ApiRecorder } from "./apiRecorder";
-import { CLOUDS_YAML, REPO, type Seed } from "./lab";
+import { z } from "zod";
+import { CLOUDS_YAML, readSeed, REPO, type Seed } from "./lab";
+import { osc } from "./oscli";
 
 /** A copy of the lab's clouds.yaml whose auth URLs point at the recorder. */
 export function recordedClouds(recorder: ApiRecorder, dir: string): string {
@@ -51,4 +54,17 @@ export function web1Run(o: IncidentOptions): StackRun {
         projectDir: REPO,
         env: { OS_CLIENT_CONFIG_FILE: o.cloudsFile },
     };
+}
+
+/** Re-seed the lab: the incidents back to their broken state (about 30 s). */
+export function reseed(): void {
+    execFileSync("bash", [path.join(REPO, "test", "lab", "lab.sh"), "seed"], { stdio: "ignore", timeout: 300_000 });
+}
+
+/** Re-seed unless web-1 is as seeded: running, with its port (a recovery moves the port away). */
+export function ensureSeededIncident(seed: Seed): Seed {
+    const port = osc(["port", "show", seed.web1.portId], z.object({ device_id: z.string() }));
+    if (port.device_id === seed.web1.serverId) return seed;
+    reseed();
+    return readSeed();
 }

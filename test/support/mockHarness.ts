@@ -68,6 +68,7 @@ export async function installMocks(opts: MockOptions = {}): Promise<MockHarness>
         opts.project ?? "proj",
         opts.stack ?? "dev",
         opts.preview ?? false,
+        "organization", // what the engine names a DIY (file) backend's organization
     );
     if (opts.config) pulumi.runtime.setAllConfig(opts.config, opts.secretConfigKeys ?? []);
     const monitor = pulumi.runtime.getMonitor() as unknown as RegisterMonitor | undefined;
