@@ -12,7 +12,7 @@ step "npm packages"
 if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
 
 step "disk tools for the repair tests"
-bash test/repairs/install-deps.sh
+bash test/repairs/install-deps.sh --boot
 
 started_lab=0
 step "lab cloud"
