@@ -19,7 +19,24 @@ step "lab cloud"
 if ! bash test/lab/lab.sh status >/dev/null 2>&1; then started_lab=1; fi
 npm run --silent lab:up
 npm run --silent lab:seed
-cleanup() { if [ "$started_lab" = 1 ]; then step "lab down"; bash test/lab/lab.sh down || true; fi; }
+# Stop the lab if we started it, and check lab:down left nothing behind: no service up, no mount,
+# loop device or network namespace of the lab.
+cleanup() {
+  local rc=$?
+  if [ "$started_lab" = 1 ]; then
+    step "lab down"
+    bash test/lab/lab.sh down || rc=1
+    left=$(bash test/lab/lab.sh status 2>&1 | awk '
+      / up /                                  { print "still running: " $0 }
+      /^(mounts|loop devices|namespaces):/    { section = $0; next }
+      /^[a-z]/                                { section = "" }
+      section != "" && /^  / && $1 != "none" { print "left behind (" section ") " $0 }')
+    if [ -n "$left" ]; then echo "$left"; echo "lab:down left the above behind"; rc=1; fi
+  fi
+  echo "${summary:-tests: 0 passed, 1 failed}"
+  exit "$rc"
+}
+summary=
 trap cleanup EXIT
 
 step "type check"
@@ -29,9 +46,9 @@ step "tests (fast, then lab)"
 out=.lab/jest-results.json
 rc=0
 npx jest --selectProjects fast lab --runInBand --json --outputFile="$out" || rc=$?
-step "done"
-node -e '
+summary=$(node -e '
 const r = require(process.argv[1]);
 console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
-' "$PWD/$out" || echo "tests: 0 passed, 1 failed"
+' "$PWD/$out" || true)
+step "done"
 exit "$rc"

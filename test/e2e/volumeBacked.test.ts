@@ -41,6 +41,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     const before = { serverId: "", rootVolumeId: "", rootSha: "", dataVolumeIds: [] as string[], portId: "", ip: "", helperId: "" };
     let newServerId = "";
     let cloneId = "";
+    const logs: string[] = []; // everything the providers printed, across runs
 
     beforeAll(async () => {
         seed = ensureSeededIncident(requireLab());
@@ -84,6 +85,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
 
     it("up recovers web-1 in one run: replacement ACTIVE on the repaired clone, same IP, data volumes, broken server stopped", async () => {
         const r = await up(run);
+        logs.push(...r.diagnostics);
         expect(r.changes.create).toBeGreaterThanOrEqual(5);
         newServerId = String(r.outputs.newServerId);
         cloneId = String(r.outputs.repairedVolumeId);
@@ -132,6 +134,8 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     it("keeps secrets out of state and provider logs", () => {
         const state = fs.readFileSync(run.stateFile, "utf8");
         expect(state).not.toMatch(/lab-secret|PRIVATE KEY/);
+        expect(logs.join("\n")).toMatch(/cloning volume/); // the providers did report progress...
+        expect(logs.join("\n")).not.toMatch(/lab-secret|PRIVATE KEY|X-Auth-Token/); // ...and no secret
     });
 
     it("destroy removes every DELETE-ME and temporary piece, keeps the recovered server, its port and root volume, promoted", async () => {
