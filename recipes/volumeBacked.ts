@@ -1,5 +1,5 @@
 // Strategy "volume-backed": runbook 000 sections B and C, keeping the address as 002 and 003 ask.
-//   clone the root volume -> attach the clone to the helper -> repair it there (and release it)
+//   lock the server for this stack -> clone the root volume -> attach the clone to the helper -> repair it there (and release it)
 //   -> stop the broken server and take over its port -> boot the replacement from the repaired
 //   clone with that port -> move the data volumes over.
 // One `pulumi up` runs the whole chain: the repair releases the attachment itself, so nothing has
@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RepairAction, RepairReport } from "./repairs";
 import { DiskRepair } from "../providers/diskRepair";
 import { HelperAttachment } from "../providers/helperAttachment";
+import { IncidentLock } from "../providers/incidentLock";
 import { ReplacementServer } from "../providers/replacementServer";
 import { ReservedPort } from "../providers/reservedPort";
 import { VolumeClone } from "../providers/volumeClone";
@@ -52,6 +53,9 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
         const tags = { incident: a.incident, stack: a.stack };
         const boots = a.repair.mode === "repair" && a.replacement.boot;
 
+        // no second stack recovers the same server meanwhile
+        const lock = new IncidentLock(`${name}-lock`, { ...tags, serverId: a.brokenServer.id }, parent);
+
         const clone = new VolumeClone(`${name}-clone`, {
             ...tags,
             sourceVolumeId: a.rootVolume.id,
@@ -62,7 +66,7 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
             // the clone becomes the new root: kept if asked; otherwise it is only a DELETE-ME copy
             retain: boots && a.retain.rootVolume,
             timeoutSeconds: a.timeouts.cloneSeconds,
-        }, parent);
+        }, { ...parent, dependsOn: [lock] });
 
         const attachment = new HelperAttachment(`${name}-attachment`, { ...tags, helperServerId: a.helper.serverId, volumeId: clone.volumeId }, parent);
 

@@ -5,6 +5,7 @@
 import {
     AmbiguousNameError, blockStorage, compute, network, ResourceNotFoundError, type Session,
 } from "../providers/openstack";
+import { heldBy, LOCK_KEY } from "../providers/incidentLock";
 import { TAG_STACK } from "../providers/step";
 import { ConfigError, type RecoveryConfig } from "./config";
 
@@ -56,6 +57,8 @@ const byId = <T extends { id: string }>(a: T, b: T) => a.id.localeCompare(b.id);
 
 export async function discover(s: Session, c: RecoveryConfig, stack: string): Promise<Incident> {
     const broken = await server(s, "server", c.server);
+    const holder = broken.metadata[LOCK_KEY];
+    if (holder && holder !== stack) throw new ConfigError("server", heldBy(broken.name, holder), "");
     const helper = await server(s, "helper.server", c.helper.server);
     if (helper.id === broken.id) throw new ConfigError("helper.server", `the helper cannot be the broken server itself (${broken.name})`, "pulumi config set --path helper.server <another server in the same zone>");
 

@@ -58,6 +58,15 @@ describe("config errors at preview on the lab cloud", () => {
         );
     });
 
+    describe("a server another stack is recovering", () => {
+        beforeAll(() => oscRun(["server", "set", "--property", "recovery-lock=organization/openstack-recovery/someone-else", "web-1"]));
+        afterAll(() => oscRun(["server", "unset", "--property", "recovery-lock", "web-1"]));
+
+        it("is refused, naming that stack and how to clear a stale lock", async () => {
+            await expectRefused({}, /openstack-recovery:server: web-1 is being recovered by stack organization\/openstack-recovery\/someone-else[\s\S]*openstack server unset --property recovery-lock web-1/);
+        });
+    });
+
     describe("a name that matches two servers", () => {
         const ids: string[] = [];
         beforeAll(() => {

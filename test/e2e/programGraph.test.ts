@@ -36,6 +36,7 @@ describe("stack program graph for web-1", () => {
     it("registers the volume-backed chain for the incident", () => {
         expect(h.registrations.map((r) => `${r.type.replace(T, "")} ${r.name}`)).toEqual([
             "openstack-recovery:recipes:VolumeBacked INC0007",
+            "IncidentLock INC0007-lock",
             "VolumeClone INC0007-clone",
             "HelperAttachment INC0007-attachment",
             "DiskRepair INC0007-repair",

@@ -75,7 +75,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         recorder.reset();
         const r = await preview(run);
         expect(customSteps(r).map((s) => `${s.op} ${s.type.split(":").pop()}`)).toEqual([
-            "create VolumeClone", "create HelperAttachment", "create DiskRepair", "create ReservedPort", "create ReplacementServer",
+            "create IncidentLock", "create VolumeClone", "create HelperAttachment", "create DiskRepair", "create ReservedPort", "create ReplacementServer",
         ]);
         expect(recorder.calls.length).toBeGreaterThan(0); // it did look at the cloud...
         expect(recorder.mutating()).toEqual([]); // ...and changed nothing
@@ -86,7 +86,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
     it("up recovers web-1 in one run: replacement ACTIVE on the repaired clone, same IP, data volumes, broken server stopped", async () => {
         const r = await up(run);
         logs.push(...r.diagnostics);
-        expect(r.changes.create).toBeGreaterThanOrEqual(5);
+        expect(r.changes.create).toBeGreaterThanOrEqual(6);
         newServerId = String(r.outputs.newServerId);
         cloneId = String(r.outputs.repairedVolumeId);
 
@@ -102,8 +102,10 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         expect(port.device_id).toBe(newServerId);
         expect((port.fixed_ips as { ip_address: string }[])[0].ip_address).toBe(before.ip);
 
-        // the broken server is stopped, not deleted
-        expect(osc<Row>("server", "show", before.serverId).status).toBe("SHUTOFF");
+        // the broken server is stopped, not deleted, and locked for this stack
+        const broken = osc<Row>("server", "show", before.serverId);
+        expect(broken.status).toBe("SHUTOFF");
+        expect(broken.properties).toMatchObject({ "recovery-lock": "organization/openstack-recovery/e2e-web-1" });
 
         // the repaired clone, read from its data: no active line names a device that is not there
         const { text, offset } = fstabOf(volumeFile(cloneId));
@@ -151,7 +153,8 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         expect(JSON.stringify(kept.properties ?? {})).not.toMatch(/recovery-/);
         expect(osc<Row>("volume", "show", cloneId).status).toBe("in-use");
         expect(JSON.stringify(osc<Row>("port", "show", before.portId).tags ?? [])).not.toMatch(/recovery-/);
-        // the original root volume is still untouched
+        // the original root volume is still untouched, and the lock is released
         expect(sha256File(volumeFile(before.rootVolumeId))).toBe(before.rootSha);
+        expect(JSON.stringify(osc<Row>("server", "show", before.serverId).properties ?? {})).not.toMatch(/recovery-lock/);
     });
 });

@@ -12,6 +12,7 @@ import { DynamicProviderHost } from "../engine/host";
 import { StepProvider } from "../../providers/stub";
 import { DiskRepair } from "../../providers/diskRepair";
 import { HelperAttachment } from "../../providers/helperAttachment";
+import { IncidentLock } from "../../providers/incidentLock";
 import { ReplacementServer } from "../../providers/replacementServer";
 import { ReservedPort } from "../../providers/reservedPort";
 import { VolumeClone } from "../../providers/volumeClone";
@@ -41,6 +42,7 @@ describe("__provider of every step", () => {
         );
         const t = { incident: "INC1", stack: "org/openstack-recovery/inc1" };
         const res = [
+            new IncidentLock("lock", { ...t, serverId: "s-broken" }),
             new VolumeClone("clone", { ...t, sourceVolumeId: "v-root", name: "vol-clone-INC1" }),
             new HelperAttachment("attach", { ...t, helperServerId: "s-helper", volumeId: "v-clone" }),
             new DiskRepair("repair", { ...t, volumeId: "v-clone", helperServerId: "s-helper", host: "10.0.0.2", privateKeyFile: "/root/.ssh/id_ed25519", actions: ["fstab"] }),
@@ -54,17 +56,18 @@ describe("__provider of every step", () => {
         delete process.env.OS_TOKEN;
     });
 
-    it("registers the five steps with their own type tokens", () => {
+    it("registers the six steps with their own type tokens", () => {
         expect([...captured.keys()].sort()).toEqual([
             "pulumi-nodejs:dynamic/recovery:DiskRepair",
             "pulumi-nodejs:dynamic/recovery:HelperAttachment",
+            "pulumi-nodejs:dynamic/recovery:IncidentLock",
             "pulumi-nodejs:dynamic/recovery:ReplacementServer",
             "pulumi-nodejs:dynamic/recovery:ReservedPort",
             "pulumi-nodejs:dynamic/recovery:VolumeClone",
         ]);
     });
 
-    it.each(["VolumeClone", "HelperAttachment", "DiskRepair", "ReservedPort", "ReplacementServer"])("%s: no secret, no key, no implementation in __provider", (step) => {
+    it.each(["IncidentLock", "VolumeClone", "HelperAttachment", "DiskRepair", "ReservedPort", "ReplacementServer"])("%s: no secret, no key, no implementation in __provider", (step) => {
         const text = captured.get(`pulumi-nodejs:dynamic/recovery:${step}`)!;
         expect(text).toContain("exports.handler");
         for (const secret of [SECRET_PASSWORD, SECRET_TOKEN, KEY_MARKER]) expect(text).not.toContain(secret);

@@ -47,6 +47,7 @@ describe("volume-backed recipe graph", () => {
         const root = h.get("INC1234", "openstack-recovery:recipes:VolumeBacked");
         const children = h.registrations.filter((r) => r.parent === root.urn).map((r) => `${r.type.replace(T, "")} ${r.name}`);
         expect(children).toEqual([
+            "IncidentLock INC1234-lock",
             "VolumeClone INC1234-clone",
             "HelperAttachment INC1234-attachment",
             "DiskRepair INC1234-repair",
@@ -56,7 +57,9 @@ describe("volume-backed recipe graph", () => {
         ]);
     });
 
-    it("orders the chain: attach the clone, repair after the attachment, fence and boot only after the repair", () => {
+    it("orders the chain: lock, clone, attach, repair after the attachment, fence and boot only after the repair", () => {
+        expect(deps(h, h.get("INC1234-clone"))).toEqual(["INC1234-lock"]);
+        expect(h.get("INC1234-lock").inputs).toMatchObject({ serverId: "srv-broken", stack: "organization/openstack-recovery/inc1234" });
         expect(deps(h, h.get("INC1234-attachment"))).toEqual(["INC1234-clone"]);
         expect(deps(h, h.get("INC1234-repair"))).toEqual(["INC1234-attachment"]);
         expect(deps(h, h.get("INC1234-port-0"))).toEqual(["INC1234-repair"]);
@@ -88,7 +91,7 @@ describe("volume-backed recipe graph", () => {
 describe("recipe variants", () => {
     it("report mode clones, attaches and reports, and neither stops the server nor boots anything", async () => {
         const h = await build(args({ repair: { actions: ["fstab"], mode: "report" } }));
-        expect(h.registrations.map((r) => r.type.replace(T, "")).filter((t) => !t.includes(":"))).toEqual(["VolumeClone", "HelperAttachment", "DiskRepair"]);
+        expect(h.registrations.map((r) => r.type.replace(T, "")).filter((t) => !t.includes(":"))).toEqual(["IncidentLock", "VolumeClone", "HelperAttachment", "DiskRepair"]);
         expect(h.get("INC1234-clone").inputs.retain).toBe(false); // only a DELETE-ME copy: destroy deletes it
     });
 
