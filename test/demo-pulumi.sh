@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 export PULUMI_BACKEND_URL="file://$PWD/.lab/pulumi-state" PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-lab-demo}"
 export OS_CLIENT_CONFIG_FILE="$PWD/.lab/clouds.yaml"
 mkdir -p .lab/pulumi-state
-helper_ip=$(OS_CLOUD=lab-admin openstack server show snap-mounter -f json -c addresses | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).addresses; console.log(Object.values(a)[0][0])')
+helper_ip=$(OS_CLOUD=lab-member openstack server show snap-mounter -f json -c addresses | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).addresses; console.log(Object.values(a)[0][0])')
 host_key=$(awk -v ip="$helper_ip" '$1==ip {print $2" "$3}' .lab/known_hosts)
 pulumi stack select --create demo-web-1
 pulumi config set openstack:cloud lab-member
