@@ -22,7 +22,7 @@ for f in "$RUN"/*.pid; do
 done
 
 # Mounts under .lab (the cinder export's bind mount, FUSE views left by an interrupted seed).
-grep -o " $LAB/[^ ]*" /proc/mounts | sort -r | while read -r m; do
+{ grep -o " $LAB/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do  # none left: fine, down is idempotent
   umount "$m" 2>/dev/null || umount -l "$m"
   say "unmounted $m"
 done
