@@ -3,7 +3,6 @@
 // Lab tests call requireLab() first: without a running, seeded lab they fail with a message that
 // says what to run, instead of passing silently.
 import { execFile } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
@@ -139,18 +138,8 @@ export function volumeFile(volumeId: string, seed: Seed = readSeed()): string {
   return path.join(seed.cinderExportDir, `volume-${volumeId}`);
 }
 
-export function sha256File(file: string): string {
-  const hash = crypto.createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  try {
-    const buf = Buffer.alloc(4 << 20);
-    let n: number;
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest("hex");
-}
+/** One implementation for the whole test suite. */
+export { sha256File } from "./disks";
 
 export interface CommandResult {
   code: number;
