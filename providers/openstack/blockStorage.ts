@@ -1,6 +1,6 @@
 // Cinder v3: volumes only, each call named after its API verb.
 import { z } from "zod";
-import { NotFoundError } from "./errors";
+import { unlessGone } from "./errors";
 import type { Session } from "./session";
 
 /** 3.60: volume list filters by metadata and reports everything we read. */
@@ -30,12 +30,7 @@ export async function getVolume(s: Session, id: string): Promise<Volume> {
 
 /** The volume, or undefined when it is gone. */
 export async function findVolume(s: Session, id: string): Promise<Volume | undefined> {
-    try {
-        return await getVolume(s, id);
-    } catch (e) {
-        if (e instanceof NotFoundError) return undefined;
-        throw e;
-    }
+    return unlessGone(getVolume(s, id));
 }
 
 /** Volumes whose metadata contains all these pairs (Cinder filters server-side). */
@@ -71,11 +66,7 @@ export async function createVolume(s: Session, r: CreateVolumeRequest): Promise<
 
 /** Delete; already gone is success. */
 export async function deleteVolume(s: Session, id: string): Promise<void> {
-    try {
-        await s.request("volume", { what: `delete volume ${id}`, method: "DELETE", path: `/volumes/${id}`, microversion: mv, retryConflict: true });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("volume", { what: `delete volume ${id}`, method: "DELETE", path: `/volumes/${id}`, microversion: mv, retryConflict: true }));
 }
 
 export async function updateVolume(s: Session, id: string, fields: { name?: string; description?: string }): Promise<void> {
@@ -88,11 +79,7 @@ export async function setVolumeMetadata(s: Session, id: string, metadata: Record
 }
 
 export async function deleteVolumeMetadataKey(s: Session, id: string, key: string): Promise<void> {
-    try {
-        await s.request("volume", { what: `delete metadata ${key} of volume ${id}`, method: "DELETE", path: `/volumes/${id}/metadata/${encodeURIComponent(key)}`, microversion: mv });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("volume", { what: `delete metadata ${key} of volume ${id}`, method: "DELETE", path: `/volumes/${id}/metadata/${encodeURIComponent(key)}`, microversion: mv }));
 }
 
 export async function setBootable(s: Session, id: string, bootable: boolean): Promise<void> {

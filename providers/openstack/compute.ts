@@ -1,6 +1,6 @@
 // Nova: only the calls the recovery needs, each named after its API verb.
 import { z } from "zod";
-import { AmbiguousNameError, ConflictError, NotFoundError, ResourceNotFoundError } from "./errors";
+import { AmbiguousNameError, ConflictError, ResourceNotFoundError, unlessGone } from "./errors";
 import type { Session } from "./session";
 
 /** 2.79: volume attachments report delete_on_termination; servers embed flavor details (2.47+). */
@@ -59,12 +59,7 @@ export async function getServer(s: Session, id: string): Promise<Server> {
 
 /** The server with this id, or undefined when it is gone. */
 export async function findServerById(s: Session, id: string): Promise<Server | undefined> {
-    try {
-        return await getServer(s, id);
-    } catch (e) {
-        if (e instanceof NotFoundError) return undefined;
-        throw e;
-    }
+    return unlessGone(getServer(s, id));
 }
 
 export async function listServers(s: Session, query: Record<string, string> = {}): Promise<Server[]> {
@@ -128,11 +123,7 @@ export async function createServer(s: Session, r: CreateServerRequest): Promise<
 }
 
 export async function deleteServer(s: Session, id: string): Promise<void> {
-    try {
-        await s.request("compute", { what: `delete server ${id}`, method: "DELETE", path: `/servers/${id}`, microversion: mv, retryConflict: true });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("compute", { what: `delete server ${id}`, method: "DELETE", path: `/servers/${id}`, microversion: mv, retryConflict: true }));
 }
 
 export async function listVolumeAttachments(s: Session, serverId: string): Promise<VolumeAttachment[]> {
@@ -160,17 +151,13 @@ export async function attachVolume(s: Session, serverId: string, volumeId: strin
 
 /** Detach; a volume that is no longer attached is success (destroy must always be able to finish). */
 export async function detachVolume(s: Session, serverId: string, volumeId: string): Promise<void> {
-    try {
-        await s.request("compute", {
-            what: `detach volume ${volumeId} from server ${serverId}`,
-            method: "DELETE",
-            path: `/servers/${serverId}/os-volume_attachments/${volumeId}`,
-            microversion: mv,
-            retryConflict: true,
-        });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("compute", {
+        what: `detach volume ${volumeId} from server ${serverId}`,
+        method: "DELETE",
+        path: `/servers/${serverId}/os-volume_attachments/${volumeId}`,
+        microversion: mv,
+        retryConflict: true,
+    }));
 }
 
 export async function listInterfaces(s: Session, serverId: string): Promise<InterfaceAttachment[]> {
@@ -188,11 +175,7 @@ export async function setServerMetadataItem(s: Session, serverId: string, key: s
 }
 
 export async function deleteServerMetadataItem(s: Session, serverId: string, key: string): Promise<void> {
-    try {
-        await s.request("compute", { what: `delete metadata ${key} of server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/metadata/${encodeURIComponent(key)}`, microversion: mv });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("compute", { what: `delete metadata ${key} of server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/metadata/${encodeURIComponent(key)}`, microversion: mv }));
 }
 
 /** The flavor id to boot a replacement with: Nova >= 2.47 reports the flavor by name only. */
@@ -210,9 +193,5 @@ export async function resolveFlavorId(s: Session, server: Server): Promise<strin
  * use the port) and keeps a port it did not create; a port it created it deletes.
  */
 export async function detachInterface(s: Session, serverId: string, portId: string): Promise<void> {
-    try {
-        await s.request("compute", { what: `detach port ${portId} from server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/os-interface/${portId}`, microversion: mv, retryConflict: true });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("compute", { what: `detach port ${portId} from server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/os-interface/${portId}`, microversion: mv, retryConflict: true }));
 }

@@ -67,3 +67,16 @@ function stripQuery(url: string): string {
     const i = url.indexOf("?");
     return i < 0 ? url : url.slice(0, i);
 }
+
+/**
+ * The call's result, or undefined when the resource is gone (HTTP 404): lookups answer "not there",
+ * and deletes and detaches of something already gone succeed, so destroy can always finish.
+ */
+export async function unlessGone<T>(call: Promise<T>): Promise<T | undefined> {
+    try {
+        return await call;
+    } catch (e) {
+        if (e instanceof NotFoundError) return undefined;
+        throw e;
+    }
+}

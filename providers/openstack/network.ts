@@ -1,6 +1,6 @@
 // Neutron v2.0: ports only, each call named after its API verb.
 import { z } from "zod";
-import { NotFoundError } from "./errors";
+import { unlessGone } from "./errors";
 import type { Session } from "./session";
 
 export const Port = z.object({
@@ -27,12 +27,7 @@ export async function getPort(s: Session, id: string): Promise<Port> {
 }
 
 export async function findPort(s: Session, id: string): Promise<Port | undefined> {
-    try {
-        return await getPort(s, id);
-    } catch (e) {
-        if (e instanceof NotFoundError) return undefined;
-        throw e;
-    }
+    return unlessGone(getPort(s, id));
 }
 
 export async function listPorts(s: Session, query: Record<string, string>): Promise<Port[]> {
@@ -78,11 +73,7 @@ export async function updatePort(s: Session, id: string, fields: Record<string, 
 }
 
 export async function deletePort(s: Session, id: string): Promise<void> {
-    try {
-        await s.request("network", { what: `delete port ${id}`, method: "DELETE", path: `/v2.0/ports/${id}` });
-    } catch (e) {
-        if (!(e instanceof NotFoundError)) throw e;
-    }
+    await unlessGone(s.request("network", { what: `delete port ${id}`, method: "DELETE", path: `/v2.0/ports/${id}` }));
 }
 
 /** Neutron tags are plain strings; the whole set is replaced at once. */
