@@ -93,6 +93,25 @@ export async function fenceServer(s: Session, serverId: string, timeoutSeconds: 
     return true;
 }
 
+/** A port of our own holding the address(es): created, then tagged; an untagged one is reported with its id. */
+async function reserveInNewPort(
+    s: Session,
+    i: Inputs,
+    previous: Pick<Outputs, "previousDeviceId" | "previousDeviceOwner" | "fenced">,
+    log: (m: string) => void,
+    request: Omit<network.CreatePortRequest, "description">,
+): Promise<{ id: string; outs: Record<string, unknown> }> {
+    const port = await network.createPort(s, { ...request, description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`) });
+    const outs: Outputs = { ...i, mode: "create", portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, ...previous };
+    try {
+        await network.replacePortTags(s, port.id, recoveryTags(i));
+    } catch (e) {
+        throw new PartialCreateError(`port ${port.id} created but not tagged: ${(e as Error).message}`, port.id, wire(outs));
+    }
+    log(`reserved ${outs.ipAddresses.join(", ")} in new port ${port.id}`);
+    return { id: port.id, outs: wire(outs) };
+}
+
 export const impl: StepImplementation = {
     async check(_olds, news) {
         const r = checkInputs(Inputs, news);
@@ -137,36 +156,15 @@ export const impl: StepImplementation = {
             // Nova had created that port and deleted it on detach: the address is free for a
             // moment; take it back at once with the same address and MAC, in a port of our own.
             log(`Nova deleted port ${before.id} on detach (it had created it); reserving ${before.fixed_ips.map((f) => f.ip_address).join(", ")} again`);
-            const port = await network.createPort(s, {
+            return reserveInNewPort(s, i, previous, log, {
                 name: before.name || i.logicalName,
-                description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
                 networkId: before.network_id,
                 fixedIps: before.fixed_ips,
                 macAddress: before.mac_address,
                 securityGroups: before.security_groups,
             });
-            const outs: Outputs = { ...i, mode: "create", portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, ...previous };
-            try {
-                await network.replacePortTags(s, port.id, recoveryTags(i));
-            } catch (e) {
-                throw new PartialCreateError(`port ${port.id} created but not tagged: ${(e as Error).message}`, port.id, wire(outs));
-            }
-            return { id: port.id, outs: wire(outs) };
         }
-        const port = await network.createPort(s, {
-            name: `${i.logicalName}`,
-            description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
-            networkId: i.networkId!,
-            fixedIps: i.fixedIps,
-        });
-        const outs: Outputs = { ...i, portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, previousDeviceId: "", previousDeviceOwner: "", fenced };
-        try {
-            await network.replacePortTags(s, port.id, recoveryTags(i));
-        } catch (e) {
-            throw new PartialCreateError(`port ${port.id} created but not tagged: ${(e as Error).message}`, port.id, wire(outs));
-        }
-        log(`reserved ${outs.ipAddresses.join(", ")} in new port ${port.id}`);
-        return { id: port.id, outs: wire(outs) };
+        return reserveInNewPort(s, i, { previousDeviceId: "", previousDeviceOwner: "", fenced }, log, { name: i.logicalName, networkId: i.networkId!, fixedIps: i.fixedIps });
     },
 
     async read(id, props, env) {
