@@ -223,7 +223,9 @@ osr_run_waiting() {      # run a function in a child and wait: signals interrupt
 
 # ---------------------------------------------------------------- 1. the device, by serial
 osr_find_device() {
-  local id=$OSR_VOLUME_ID short=${OSR_VOLUME_ID:0:20} deadline=$((SECONDS + OSR_DEVICE_TIMEOUT))
+  # $SECONDS ticks in whole seconds, so "now" may already be 0.99 s old: one more tick makes the
+  # wait at least the promised timeout, never up to a second less
+  local id=$OSR_VOLUME_ID short=${OSR_VOLUME_ID:0:20} deadline=$((SECONDS + OSR_DEVICE_TIMEOUT + 1))
   local link name real serial b
   osr_phase "waiting up to ${OSR_DEVICE_TIMEOUT}s for the volume with serial $short in $OSR_BYID_DIR"
   while :; do

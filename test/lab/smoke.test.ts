@@ -102,12 +102,10 @@ describe("lab cloud smoke", () => {
     const v = await volumeStatus(cloneId, "in-use");
     expect(v.attachments.map((a) => a.server_id)).toEqual([seed.snapMounter.serverId]);
 
-    const t0 = Date.now();
     const device = await waitFor("the by-id link in the guest", async () => {
       const r = await sshGuest("snap-mounter", `readlink -e ${byId}`);
       return r.code === 0 ? r.stdout.trim() : undefined;
     }, 15_000);
-    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(device).toMatch(/^\/dev\/loop\d+$/);
     guestDevice = device;
 
