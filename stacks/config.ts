@@ -64,9 +64,23 @@ export const RecoveryConfig = z.object({
     retain: z
         .object({ server: z.boolean().default(true), port: z.boolean().default(true), rootVolume: z.boolean().default(true) })
         .default({ server: true, port: true, rootVolume: true }),
+    /** the operator's own check, run on this machine (`/bin/sh -c`) once the replacement is ACTIVE;
+     *  it gets RECOVERED_SERVER_ID, RECOVERED_SERVER_NAME, RECOVERED_IP(S), REPAIRED_VOLUME_ID and
+     *  INCIDENT; a non-zero exit fails the `up` (nothing is rolled back: the replacement stays) */
+    verify: z
+        .preprocess(
+            (v) => (typeof v === "string" ? { command: v } : v), // `pulumi config set verify '<command>'`, the short form
+            z.object({ command: z.string({ error: "required" }).min(1, "must not be empty") }, { error: 'must be a command, or an object such as {"command": "..."}' }),
+        )
+        .optional(),
     timeouts: z
         .object({ cloneSeconds: z.number().positive().default(1800), repairSeconds: z.number().positive().default(1800), bootSeconds: z.number().positive().default(900) })
         .default({ cloneSeconds: 1800, repairSeconds: 1800, bootSeconds: 900 }),
+}).superRefine((c, ctx) => {
+    const boots = c.replacement.boot && c.repair.mode === "repair";
+    if (c.verify && !boots) {
+        ctx.addIssue({ code: "custom", path: ["verify"], message: `there is no replacement to check: ${c.repair.mode === "report" ? "repair.mode is report" : "replacement.boot is false"}` });
+    }
 });
 export type RecoveryConfig = z.infer<typeof RecoveryConfig>;
 
@@ -85,6 +99,7 @@ const EXAMPLES: Record<string, string> = {
     server: "pulumi config set server <name or id of the broken server>",
     helper: "pulumi config set --path helper.server <helper server>",
     "helper.server": "pulumi config set --path helper.server <helper server>",
+    verify: `pulumi config set verify '<check command>'   (or pulumi config rm verify)`,
     keepIp: "pulumi config set keepIp true   (or an address such as 10.0.0.5, or false)",
     "repair.actions": `pulumi config set --path 'repair.actions[0]' fstab   (actions: ${REPAIR_ACTIONS.join(", ")})`,
 };

@@ -6,6 +6,7 @@ import { connect } from "../providers/openstack";
 import { VolumeBackedRecovery } from "../recipes/volumeBacked";
 import { ConfigError, parseConfig, type RecoveryConfig } from "./config";
 import { discover, type Incident } from "./discover";
+import { postRecoveryCheck } from "./verify";
 
 /** Config problems are the operator's to fix: print the message, not a stack trace. */
 async function operatorErrors<T>(f: () => Promise<T>): Promise<T> {
@@ -27,7 +28,18 @@ export async function main(): Promise<Record<string, unknown>> {
     if (!incident.volumeBacked) {
         throw new pulumi.RunError(`${incident.broken.name} boots from local (ephemeral) disk: the ephemeral strategy (runbook 000 A) is not built yet; use the runbook by hand`);
     }
-    const recovery = new VolumeBackedRecovery(config.incident, volumeBackedArgs(config, incident, stack));
+    const args = volumeBackedArgs(config, incident, stack);
+    const recovery = new VolumeBackedRecovery(config.incident, args);
+    const check = config.verify
+        ? postRecoveryCheck({
+              incident: config.incident,
+              command: config.verify.command,
+              serverId: recovery.serverId,
+              serverName: args.replacement.name,
+              ipAddresses: recovery.ipAddresses,
+              repairedVolumeId: recovery.cloneVolumeId,
+          }, { dependsOn: [recovery] })
+        : undefined;
     return {
         strategy: "volume-backed",
         brokenServer: { id: incident.broken.id, name: incident.broken.name },
@@ -37,6 +49,7 @@ export async function main(): Promise<Record<string, unknown>> {
         newServerId: recovery.serverId,
         newServerIps: recovery.ipAddresses,
         retained: recovery.retained,
+        ...(check ? { verifyOutput: check.stdout } : {}),
     };
 }
 

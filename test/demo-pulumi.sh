@@ -14,6 +14,8 @@ pulumi config set server web-1
 pulumi config set --path helper.server snap-mounter
 pulumi config set --path helper.sshKeyFile "$PWD/.lab/keys/snap-mounter_ed25519"
 pulumi config set --path helper.hostKey "$host_key"
+# the operator's own check once the replacement is up (as LAB_VERIFY in test/support/incident.ts)
+pulumi config set verify 'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"'
 pulumi preview --diff
 pulumi up --yes
 pulumi stack output --json

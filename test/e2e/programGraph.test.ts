@@ -23,6 +23,7 @@ describe("stack program graph for web-1", () => {
                 "openstack-recovery:incident": "INC0007",
                 "openstack-recovery:server": "web-1",
                 "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter", sshKeyFile: seed.snapMounter.guest.keyPath, hostKey: pinnedHostKey(seed) }),
+                "openstack-recovery:verify": JSON.stringify({ command: 'nc -z -w 5 "$RECOVERED_IP" 22' }),
             },
         });
         const { main } = await import("../../stacks/program");
@@ -42,6 +43,7 @@ describe("stack program graph for web-1", () => {
             "DiskRepair INC0007-repair",
             "ReservedPort INC0007-port-0",
             "ReplacementServer INC0007-server",
+            "command:local:Command INC0007-verify",
         ]);
         expect(outputs.strategy).toBe("volume-backed");
     });
@@ -56,6 +58,15 @@ describe("stack program graph for web-1", () => {
             brokenServerId: seed.web1.serverId,
             dataVolumeIds: seed.web1.dataVolumes.map((v) => v.id).sort(),
         });
+    });
+
+    it("runs the operator's check after the replacement, with the standard command resource", () => {
+        const check = h.get("INC0007-verify", "command:local:Command");
+        expect(check.custom).toBe(true);
+        expect(check.inputs.create).toBe('nc -z -w 5 "$RECOVERED_IP" 22');
+        // after the whole recovery: dependsOn the component reaches the replacement server and every step
+        expect(check.dependencies).toEqual(expect.arrayContaining([h.get("INC0007-server").urn, h.get("INC0007-repair").urn]));
+        expect(outputs).toHaveProperty("verifyOutput");
     });
 
     it("keeps the lab's password out of every input", () => {

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { destroy, preview, up, type RunResult, type StackRun } from "../engine";
 import { ApiRecorder } from "../support/apiRecorder";
 import { readExtFile } from "../support/disks";
-import { ensureSeededIncident, recordedClouds, reseed, web1Run } from "../support/incident";
+import { LAB_VERIFY, ensureSeededIncident, recordedClouds, reseed, web1Run } from "../support/incident";
 import { requireLab, sha256File, volumeFile, type Seed } from "../support/lab";
 import { osc as oscParsed } from "../support/oscli";
 
@@ -62,7 +62,14 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         before.portId = String(ports[0].ID);
         before.ip = String((osc<Row>("port", "show", before.portId).fixed_ips as { ip_address: string }[])[0].ip_address);
         before.rootSha = sha256File(volumeFile(before.rootVolumeId));
-        run = web1Run({ seed, stack: "e2e-web-1", cloudsFile: clouds, stateDir: tmp });
+        run = web1Run({
+            seed,
+            stack: "e2e-web-1",
+            cloudsFile: clouds,
+            stateDir: tmp,
+            // the operator's own check after the recovery, run on this machine with the recovered server's facts
+            config: { "openstack-recovery:verify": LAB_VERIFY },
+        });
         expect(before.dataVolumeIds).toHaveLength(2);
     });
     afterAll(async () => {
@@ -76,6 +83,7 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         const r = await preview(run);
         expect(customSteps(r).map((s) => `${s.op} ${s.type.split(":").pop()}`)).toEqual([
             "create IncidentLock", "create VolumeClone", "create HelperAttachment", "create DiskRepair", "create ReservedPort", "create ReplacementServer",
+            "create Command", // the check: planned, not run
         ]);
         expect(recorder.calls.length).toBeGreaterThan(0); // it did look at the cloud...
         expect(recorder.mutating()).toEqual([]); // ...and changed nothing
@@ -121,6 +129,8 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         expect(osc<Row[]>("server", "volume", "list", before.helperId)).toEqual([]);
         // the repair report came back and says what changed
         expect(String(r.outputs.repairSummary)).toMatch(/fstab/);
+        // the operator's check ran after the replacement was up, and saw the kept address
+        expect(r.outputs.verifyOutput).toBe(`web-1-recovered ACTIVE at ${before.ip}, root ${cloneId}`);
     });
 
     it("a second up with no change changes nothing", async () => {

@@ -26,6 +26,13 @@ describe("stack config", () => {
         expect(parse({ "openstack-recovery:repair": JSON.stringify({ actions: ["fsck", "fstab"], mode: "report" }) }).repair).toMatchObject({ actions: ["fsck", "fstab"], mode: "report" });
     });
 
+    it("takes the operator's check command as is", () => {
+        expect(parse({}).verify).toBeUndefined();
+        const check = 'nc -z -w 5 "$RECOVERED_IP" 22';
+        expect(parse({ "openstack-recovery:verify": check }).verify).toEqual({ command: check });
+        expect(parse({ "openstack-recovery:verify": JSON.stringify({ command: check }) }).verify).toEqual({ command: check });
+    });
+
     it.each([
         [{ "openstack-recovery:incident": "INC 12!" }, /openstack-recovery:incident: must be 3-40 letters[\s\S]*fix: pulumi config set incident INC1234/],
         [{ "openstack-recovery:incident": undefined }, /openstack-recovery:incident: required/],
@@ -34,6 +41,16 @@ describe("stack config", () => {
         [{ "openstack-recovery:helper": "{}" }, /openstack-recovery:helper.server: required/],
         [{ "openstack-recovery:keepIp": "maybe" }, /openstack-recovery:keepIp:[\s\S]*fix: pulumi config set keepIp true/],
         [{ "openstack-recovery:repair": JSON.stringify({ actions: ["reboot"] }) }, /openstack-recovery:repair.actions.0:[\s\S]*fstab, fsck/],
+        [{ "openstack-recovery:verify": "[1]" }, /openstack-recovery:verify: must be a command, or an object such as \{"command": "..."\}[\s\S]*fix: pulumi config set verify '<check command>'/],
+        [{ "openstack-recovery:verify": JSON.stringify({ command: "" }) }, /openstack-recovery:verify.command: must not be empty[\s\S]*fix: pulumi config set verify/],
+        [
+            { "openstack-recovery:verify": JSON.stringify({ command: "true" }), "openstack-recovery:replacement": JSON.stringify({ boot: false }) },
+            /openstack-recovery:verify: there is no replacement to check: replacement.boot is false[\s\S]*pulumi config rm verify/,
+        ],
+        [
+            { "openstack-recovery:verify": JSON.stringify({ command: "true" }), "openstack-recovery:repair": JSON.stringify({ mode: "report" }) },
+            /openstack-recovery:verify: there is no replacement to check: repair.mode is report/,
+        ],
     ])("rejects %j naming the key and the fix", (over, message) => {
         expect(() => parse(over)).toThrow(ConfigError);
         expect(() => parse(over)).toThrow(message);

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { StackRun } from "../engine";
+import { localCommand } from "../engine/localCommand";
 import type { ApiRecorder } from "./apiRecorder";
 import { z } from "zod";
 import { CLOUDS_YAML, readSeed, REPO, type Seed } from "./lab";
@@ -26,6 +27,10 @@ export function pinnedHostKey(seed: Seed): string {
     if (!line) throw new Error(`no host key for ${g.address} in ${g.knownHosts}: re-run \`npm run lab:seed\``);
     return line.split(/\s+/).slice(1, 3).join(" ");
 }
+
+/** A post-recovery check for the lab (its servers have no network to probe, so it asks Nova), as an operator sets `verify`. */
+export const LAB_VERIFY =
+    'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"';
 
 export interface IncidentOptions {
     seed: Seed;
@@ -53,6 +58,8 @@ export function web1Run(o: IncidentOptions): StackRun {
         stateFile: path.join(stateDir, "state.json"),
         projectDir: REPO,
         env: { OS_CLIENT_CONFIG_FILE: o.cloudsFile },
+        // the stack's optional post-recovery check (verify) really runs, as the @pulumi/command plugin would run it
+        mockResource: localCommand,
     };
 }
 
