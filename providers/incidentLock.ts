@@ -1,10 +1,12 @@
 // Before anything else: mark the broken server as being recovered by this stack (server metadata
 // `recovery-lock=<org/project/stack>`), so a second operator's stack stops at preview instead of
 // cloning, fencing and booting the same server twice. Destroy releases it. Only metadata is
-// touched, never the server's disks.
+// touched, never the server's disks. Its delete, the last step of a destroy, sweeps what the state
+// never knew (providers/leftovers.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { compute, ConflictError } from "./openstack";
+import { sweepLeftovers } from "./leftovers";
 import { checkInputs, diffBy, MODULE, parse, progress, session, Tagging, wire } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -34,7 +36,23 @@ export function heldBy(serverName: string, holder: string): string {
 }
 
 export const impl: StepImplementation = {
-    async check(_olds, news) {
+    async check(olds, news) {
+        // One stack, one server, to the end: the lock is never replaced, so its delete is always the
+        // last step of a destroy, which is where the leftover sweep can run safely.
+        for (const key of ["serverId", "stack"] as const) {
+            const [was, now] = [olds[key], news[key]];
+            if (typeof was === "string" && typeof now === "string" && was !== now) {
+                return {
+                    inputs: news,
+                    failures: [{
+                        property: key,
+                        reason: key === "serverId"
+                            ? `this stack recovers server ${was}; to recover ${now}, use a stack of its own (\`pulumi stack init\`) or destroy this one first`
+                            : `this stack's resources are tagged ${was}; rename the stack back, or destroy it under its old name first`,
+                    }],
+                };
+            }
+        }
         return checkInputs(Inputs, news);
     },
 
@@ -73,6 +91,9 @@ export const impl: StepImplementation = {
         const o = parse(Outputs, props, "IncidentLock state");
         const log = progress("IncidentLock", o);
         const s = await session(env, log);
+        // the last step of a destroy: whatever is still tagged with this stack, the state never knew
+        const swept = await sweepLeftovers(s, o, log);
+        if (swept.reported.length) log(`${swept.reported.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
         const server = await compute.findServerById(s, id);
         // only our own lock is ever removed
         if (!server || server.metadata[LOCK_KEY] !== o.stack) return;

@@ -3,7 +3,8 @@
 // The clone is crash-consistent, like Ceph RBD and LVM clones of an in-use volume.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { blockStorage, waitFor } from "./openstack";
+import { releaseFromServer } from "./helperAttachment";
+import { blockStorage, waitFor, type Session } from "./openstack";
 import {
     checkInputs, deleteMeDescription, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription,
     recoveryMetadata, session, Tagging, TAG_INCIDENT, TAG_RESOURCE, TAG_STACK, wire,
@@ -19,6 +20,9 @@ const Inputs = Tagging.extend({
     volumeType: z.string().nullish(),
     /** keep the clone on destroy (it became the root of the recovered server): promote, don't delete */
     retain: z.boolean().default(false),
+    /** the helper it is attached to: an attachment there that no state records (a crash between the
+     *  attach call and the state write) is ours, released before the clone is deleted */
+    helperServerId: z.string().nullish(),
     timeoutSeconds: z.number().positive().default(1800),
 });
 type Inputs = z.infer<typeof Inputs>;
@@ -36,6 +40,8 @@ export interface VolumeCloneArgs {
     volumeType?: pulumi.Input<string>;
     /** default false: destroy deletes the clone */
     retain?: pulumi.Input<boolean>;
+    /** the helper the clone is attached to (see Inputs.helperServerId) */
+    helperServerId?: pulumi.Input<string>;
     timeoutSeconds?: pulumi.Input<number>;
 }
 
@@ -59,7 +65,7 @@ export const impl: StepImplementation = {
 
     async diff(_id, olds, news) {
         // a different source, size, type or zone is a different clone (Cinder cannot change them in place)
-        return diffBy(olds, news, { replaceOn: ["sourceVolumeId", "size", "availabilityZone", "volumeType", "incident", "stack"], updateOn: ["name", "retain", "timeoutSeconds"] });
+        return diffBy(olds, news, { replaceOn: ["sourceVolumeId", "size", "availabilityZone", "volumeType", "incident", "stack"], updateOn: ["name", "retain", "helperServerId", "timeoutSeconds"] });
     },
 
     async create(raw, env) {
@@ -124,7 +130,7 @@ export const impl: StepImplementation = {
         const o = parse(Outputs, props, "VolumeClone state");
         const log = progress("VolumeClone", o);
         const s = await session(env, log);
-        const v = await blockStorage.findVolume(s, id);
+        let v = await blockStorage.findVolume(s, id);
         if (!v) return; // already gone: destroy can always finish
         if (v.metadata[TAG_STACK] !== o.stack) {
             // never delete what this stack did not create and tag
@@ -136,19 +142,30 @@ export const impl: StepImplementation = {
             log(`kept volume ${id}: DELETE ME and the recovery tags removed`);
             return;
         }
+        // our own attachment to the helper whose record was lost: released (never one to another server)
+        if (o.helperServerId && v.attachments.length && v.attachments.every((a) => a.server_id === o.helperServerId)) {
+            log(`volume ${id} is still attached to the helper ${o.helperServerId} (no attachment in the state: an interrupted run); detaching it`);
+            await releaseFromServer(s, id, o.helperServerId, o.timeoutSeconds, log);
+            v = await blockStorage.getVolume(s, id);
+        }
         if (v.attachments.length) {
             throw new Error(`volume ${id} is attached to server ${v.attachments.map((a) => a.server_id).join(", ")}; refusing to delete it (detach it first, or set retain)`);
         }
-        await blockStorage.deleteVolume(s, id);
-        await waitFor({
-            what: `volume ${id} to be deleted`,
-            poll: () => blockStorage.findVolume(s, id),
-            state: (x) => x?.status ?? "gone",
-            done: (x) => x === undefined,
-            failed: (x) => (x?.status === "error_deleting" ? "Cinder could not delete it" : undefined),
-            timeoutSeconds: o.timeoutSeconds,
-            progress: log,
-        });
-        log(`deleted volume ${id}`);
+        await deleteVolumeAndWait(s, id, o.timeoutSeconds, log);
     },
 };
+
+/** Delete a volume and wait until Cinder has (Cinder deletes asynchronously; a quota or a re-run must see it gone). */
+export async function deleteVolumeAndWait(s: Session, id: string, timeoutSeconds: number, log: (m: string) => void): Promise<void> {
+    await blockStorage.deleteVolume(s, id);
+    await waitFor({
+        what: `volume ${id} to be deleted`,
+        poll: () => blockStorage.findVolume(s, id),
+        state: (x) => x?.status ?? "gone",
+        done: (x) => x === undefined,
+        failed: (x) => (x?.status === "error_deleting" ? "Cinder could not delete it" : undefined),
+        timeoutSeconds,
+        progress: log,
+    });
+    log(`deleted volume ${id}`);
+}

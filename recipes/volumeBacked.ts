@@ -65,6 +65,7 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
             volumeType: a.rootVolume.volumeType,
             // the clone becomes the new root: kept if asked; otherwise it is only a DELETE-ME copy
             retain: boots && a.retain.rootVolume,
+            helperServerId: a.helper.serverId,
             timeoutSeconds: a.timeouts.cloneSeconds,
         }, { ...parent, dependsOn: [lock] });
 
