@@ -38,6 +38,9 @@ export interface VolumeBackedArgs {
     timeouts: { cloneSeconds: number; repairSeconds: number; bootSeconds: number };
 }
 
+/** A replacement boots only from a repaired disk, and only when asked to. */
+export const bootsReplacement = (a: Pick<VolumeBackedArgs, "repair" | "replacement">): boolean => a.repair.mode === "repair" && a.replacement.boot;
+
 export class VolumeBackedRecovery extends pulumi.ComponentResource {
     declare readonly cloneVolumeId: pulumi.Output<string>;
     declare readonly repairReport: pulumi.Output<RepairReport>;
@@ -51,7 +54,7 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
         super("openstack-recovery:recipes:VolumeBacked", name, {}, opts);
         const parent = { parent: this };
         const tags = { incident: a.incident, stack: a.stack };
-        const boots = a.repair.mode === "repair" && a.replacement.boot;
+        const boots = bootsReplacement(a);
 
         // no second stack recovers the same server meanwhile
         const lock = new IncidentLock(`${name}-lock`, { ...tags, serverId: a.brokenServer.id }, parent);

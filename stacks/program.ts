@@ -3,7 +3,7 @@
 // and export what the operator checks afterwards.
 import * as pulumi from "@pulumi/pulumi";
 import { connect } from "../providers/openstack";
-import { VolumeBackedRecovery } from "../recipes/volumeBacked";
+import { bootsReplacement, VolumeBackedRecovery } from "../recipes/volumeBacked";
 import { ConfigError, parseConfig, type RecoveryConfig } from "./config";
 import { discover, type Incident } from "./discover";
 import { postRecoveryCheck } from "./verify";
@@ -46,8 +46,8 @@ export async function main(): Promise<Record<string, unknown>> {
         repairedVolumeId: recovery.cloneVolumeId,
         repairSummary: recovery.repairSummary,
         repairReport: recovery.repairReport,
-        newServerId: recovery.serverId,
-        newServerIps: recovery.ipAddresses,
+        // nothing boots in report mode or with replacement.boot false: no server outputs then
+        ...(bootsReplacement(args) ? { newServerId: recovery.serverId, newServerIps: recovery.ipAddresses } : {}),
         retained: recovery.retained,
         ...(check ? { verifyOutput: check.stdout } : {}),
     };

@@ -63,9 +63,16 @@ export interface StackRun {
     /** extra env for the provider host (the engine passes its own env through) */
     env?: NodeJS.ProcessEnv;
     /** outputs for plugin-backed resources; default: inputs as outputs, id `<name>-id` */
-    mockResource?: (r: { type: string; name: string; inputs: Record<string, unknown> }) => { id?: string; outputs?: Record<string, unknown> } | undefined;
+    mockResource?: (r: { type: string; name: string; inputs: Record<string, unknown> }) => MockedResource | undefined | Promise<MockedResource | undefined>;
     /** results for invokes (data sources such as openstack.compute.getFlavor); default: the call fails */
     mockCall?: (r: { token: string; inputs: Record<string, unknown> }) => Record<string, unknown>;
+}
+
+/** What StackRun.mockResource returns for a plugin-backed resource. It may be async: a mock that does real work (a
+ *  child process) must not block the event loop, which also serves the program's own in-process fakes and proxies. */
+export interface MockedResource {
+    id?: string;
+    outputs?: Record<string, unknown>;
 }
 
 export type StepOp = "create" | "update" | "replace" | "delete" | "same" | "read" | "refresh";
@@ -614,7 +621,7 @@ class Deployment {
                     annotateSecrets(outputs, props);
                 } else {
                     step.mocked = true;
-                    const m = this.run.mockResource?.({ type, name: req.getName(), inputs: stripMap(props) });
+                    const m = await this.run.mockResource?.({ type, name: req.getName(), inputs: stripMap(props) });
                     outputs = m?.outputs ? clone(m.outputs) : clone(props);
                 }
             } catch (e) {
@@ -694,7 +701,7 @@ class Deployment {
             const inputs = old ? this.ignoreChanges(goal.inputs, old.inputs, goal.ignoreChanges) : goal.inputs;
             if (!goal.custom) return this.componentStep(goal, step, old, inputs);
             if (isDynamicType(goal.type)) return await this.dynamicStep(goal, step, old, inputs);
-            return this.mockedStep(goal, step, old, inputs);
+            return await this.mockedStep(goal, step, old, inputs);
         } catch (e) {
             step.error = errorText(e);
             if (!this.steps.includes(step)) this.steps.push(step);
@@ -722,7 +729,7 @@ class Deployment {
      * StackRun.mockResource (default: the inputs, id "<name>-id"). In a preview the outputs are the inputs, as for a
      * provider without preview support (provider_plugin.go Create/Update with req.Preview).
      */
-    private mockedStep(goal: Goal, step: Step, old: ResourceState | undefined, inputs: PropertyMap): StepResult {
+    private async mockedStep(goal: Goal, step: Step, old: ResourceState | undefined, inputs: PropertyMap): Promise<StepResult> {
         step.mocked = true;
         if (old && deepEquals(old.inputs, inputs)) {
             this.steps.push(step);
@@ -733,7 +740,7 @@ class Deployment {
         if (old) step.diffs = changedKeys(old.inputs, inputs);
         this.steps.push(step);
         if (this.preview) return { id: old?.id ?? "", outputs: inputs, failed: false };
-        const m = this.run.mockResource?.({ type: goal.type, name: goal.name, inputs: stripMap(inputs) });
+        const m = await this.run.mockResource?.({ type: goal.type, name: goal.name, inputs: stripMap(inputs) });
         const outputs: PropertyMap = m?.outputs ? clone(m.outputs) : clone(inputs);
         annotateSecrets(outputs, inputs);
         this.secretOutputs(outputs, goal.additionalSecretOutputs);

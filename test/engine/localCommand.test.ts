@@ -15,20 +15,20 @@ describe("command:local:Command under the stand-in", () => {
     });
     afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-    it("runs under /bin/sh -c with the environment on top of the process's, trimming one trailing newline", () => {
+    it("runs under /bin/sh -c with the environment on top of the process's, trimming one trailing newline", async () => {
         process.env.OSR_FROM_PROCESS = "inherited";
         try {
-            const r = localCommand({ type: "command:local:Command", name: "c", inputs: { create: 'echo "$OSR_FROM_PROCESS $WHO"; echo warn >&2; printf "\\n"', environment: { WHO: "env" } } });
+            const r = await localCommand({ type: "command:local:Command", name: "c", inputs: { create: 'echo "$OSR_FROM_PROCESS $WHO"; echo warn >&2; printf "\\n"', environment: { WHO: "env" } } });
             expect(r?.outputs).toMatchObject({ stdout: "inherited env\n", stderr: "warn" });
         } finally {
             delete process.env.OSR_FROM_PROCESS;
         }
-        expect(localCommand({ type: "command:local:Command", name: "c", inputs: { create: "cat", interpreter: ["/bin/bash", "-c"], stdin: "in" } })?.outputs.stdout).toBe("in");
-        expect(localCommand({ type: "openstack:compute/instance:Instance", name: "vm", inputs: {} })).toBeUndefined();
+        expect((await localCommand({ type: "command:local:Command", name: "c", inputs: { create: "cat", interpreter: ["/bin/bash", "-c"], stdin: "in" } }))?.outputs?.stdout).toBe("in");
+        expect(await localCommand({ type: "openstack:compute/instance:Instance", name: "vm", inputs: {} })).toBeUndefined();
     });
 
-    it("a failing command names its exit status and shows its output", () => {
-        expect(() => localCommand({ type: "command:local:Command", name: "c", inputs: { create: "echo not yet; exit 3" } })).toThrow(/^exit status 3: running "echo not yet; exit 3":\nnot yet/);
+    it("a failing command names its exit status and shows its output", async () => {
+        await expect(localCommand({ type: "command:local:Command", name: "c", inputs: { create: "echo not yet; exit 3" } })).rejects.toThrow(/^exit status 3: running "echo not yet; exit 3":\nnot yet/);
     });
 
     it("a stack's check runs on up only, and a failed check fails the up and runs again next time", async () => {

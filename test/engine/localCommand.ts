@@ -9,8 +9,9 @@
  *   - outputs stdout and stderr, each with one trailing newline trimmed
  * Used as (part of) StackRun.mockResource; other types return undefined (the stand-in's default).
  */
-import { spawnSync } from "child_process";
+import { spawn } from "child_process";
 import { z } from "zod";
+import type { MockedResource } from "./index";
 
 const CommandInputs = z.object({
     create: z.string().optional(),
@@ -20,23 +21,26 @@ const CommandInputs = z.object({
     stdin: z.string().optional(),
 });
 
-export function localCommand(r: { type: string; name: string; inputs: Record<string, unknown> }): { id: string; outputs: Record<string, unknown> } | undefined {
+/** Asynchronous on purpose: a check that calls back into this process (the tests' API recorder) must not deadlock. */
+export async function localCommand(r: { type: string; name: string; inputs: Record<string, unknown> }): Promise<MockedResource | undefined> {
     if (r.type !== "command:local:Command") return undefined;
     const inp = CommandInputs.parse(r.inputs);
     const outputs = { ...r.inputs, stdout: "", stderr: "" };
     // a Command without `create` does nothing on create (command.go Create)
     if (inp.create === undefined) return { id: `${r.name}-id`, outputs };
     const [file, ...args] = inp.interpreter?.length ? inp.interpreter : ["/bin/sh", "-c"];
-    const p = spawnSync(file, [...args, inp.create], {
-        cwd: inp.dir ?? process.cwd(),
-        env: { ...process.env, ...inp.environment },
-        input: inp.stdin,
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
+    const child = spawn(file, [...args, inp.create], { cwd: inp.dir ?? process.cwd(), env: { ...process.env, ...inp.environment }, stdio: [inp.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let both = "";
+    child.stdout?.on("data", (d: Buffer) => ((stdout += d), (both += d)));
+    child.stderr?.on("data", (d: Buffer) => ((stderr += d), (both += d)));
+    // stdin only when given (else /dev/null, as exec.Cmd with a nil Stdin); a command that exits without reading it is fine
+    child.stdin?.on("error", () => undefined).end(inp.stdin);
+    const why = await new Promise<string | undefined>((resolve) => {
+        child.on("error", (e) => resolve(e.message));
+        child.on("close", (code, signal) => resolve(code === 0 ? undefined : signal ? `signal: ${signal}` : `exit status ${code}`));
     });
-    if (p.error || p.status !== 0) {
-        const why = p.error ? p.error.message : p.signal ? `signal: ${p.signal}` : `exit status ${p.status}`;
-        throw new Error(`${why}: running ${JSON.stringify(inp.create)}:\n${p.stdout ?? ""}${p.stderr ?? ""}`);
-    }
-    return { id: `${r.name}-id`, outputs: { ...outputs, stdout: p.stdout.replace(/\n$/, ""), stderr: p.stderr.replace(/\n$/, "") } };
+    if (why) throw new Error(`${why}: running ${JSON.stringify(inp.create)}:\n${both}`);
+    return { id: `${r.name}-id`, outputs: { ...outputs, stdout: stdout.replace(/\n$/, ""), stderr: stderr.replace(/\n$/, "") } };
 }

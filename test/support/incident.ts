@@ -28,8 +28,10 @@ export function pinnedHostKey(seed: Seed): string {
     return line.split(/\s+/).slice(1, 3).join(" ");
 }
 
-/** A post-recovery check for the lab (its servers have no network to probe, so it asks Nova), as an operator sets `verify`. */
+/** A post-recovery check for the lab (its servers have no network to probe, so it asks Nova), as an operator sets `verify`.
+ *  It reads the lab's own clouds.yaml: the operator's check is not the stack's traffic, so not the API recorder's. */
 export const LAB_VERIFY =
+    `OS_CLIENT_CONFIG_FILE=${CLOUDS_YAML} ` +
     'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"';
 
 export interface IncidentOptions {
