@@ -112,6 +112,26 @@ async function reserveInNewPort(
     return { id: port.id, outs: wire(outs) };
 }
 
+/**
+ * The replacement is gone (not retained) and the port is free: it goes back to the server it was taken
+ * from, so the broken server has its address again should the operator start it. Never to another server.
+ */
+async function giveBack(s: Session, deviceId: string, o: Outputs, log: (m: string) => void): Promise<void> {
+    if (deviceId || !o.previousDeviceId || !o.previousDeviceOwner.startsWith("compute:")) return;
+    const server = await compute.findServerById(s, o.previousDeviceId);
+    if (!server) return;
+    await compute.attachInterface(s, server.id, o.portId);
+    await waitFor({
+        what: `port ${o.portId} to be back on server ${server.name}`,
+        poll: () => network.getPort(s, o.portId),
+        state: (x) => `device_id=${x.device_id || "(none)"}`,
+        done: (x) => x.device_id === server.id,
+        timeoutSeconds: o.timeoutSeconds,
+        progress: log,
+    });
+    log(`port ${o.portId} (${o.ipAddresses.join(", ")}) given back to ${server.name} (${server.status}${server.status === "SHUTOFF" ? `: start it with \`openstack server start ${server.id}\`` : ""})`);
+}
+
 export const impl: StepImplementation = {
     async check(_olds, news) {
         const r = checkInputs(Inputs, news);
@@ -193,6 +213,7 @@ export const impl: StepImplementation = {
             await untag();
             if (o.mode === "create") await network.updatePort(s, id, { description: promotedDescription(o.incident, `address kept for the replacement of server ${o.brokenServerId}`) });
             log(`kept port ${id} (${o.ipAddresses.join(", ")}); recovery tags removed`);
+            await giveBack(s, p.device_id, o, log);
             return;
         }
         if (!p.tags.includes(`${TAG_STACK}=${o.stack}`)) throw new Error(`port ${id} is not tagged ${TAG_STACK}=${o.stack}; refusing to delete it`);

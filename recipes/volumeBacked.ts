@@ -119,7 +119,9 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
             serverId = server.serverId;
             ipAddresses = server.ipAddresses;
             if (a.retain.server) retained.push(`server ${a.replacement.name}`);
-            if (a.keepIp.mode === "takeover") retained.push(`port(s) ${a.keepIp.portIds.join(", ")} (the broken server's own, now the replacement's)`);
+            if (a.keepIp.mode === "takeover") {
+                retained.push(`port(s) ${a.keepIp.portIds.join(", ")} (the broken server's own, ${a.retain.server ? "now the replacement's" : `given back to ${a.brokenServer.name} on destroy`})`);
+            }
             if (a.keepIp.mode === "create" && a.retain.port) retained.push(`port with ${a.keepIp.fixedIps.map((f) => f.ip_address).join(", ")}`);
             if (a.retain.rootVolume) retained.push(`root volume ${a.replacement.name} boots from (vol-clone-${a.incident})`);
         }

@@ -195,3 +195,16 @@ export async function resolveFlavorId(s: Session, server: Server): Promise<strin
 export async function detachInterface(s: Session, serverId: string, portId: string): Promise<void> {
     await unlessGone(s.request("compute", { what: `detach port ${portId} from server ${serverId}`, method: "DELETE", path: `/servers/${serverId}/os-interface/${portId}`, microversion: mv, retryConflict: true }));
 }
+
+/** Attach an existing port to a server (also a stopped one): the way a port is given back. */
+export async function attachInterface(s: Session, serverId: string, portId: string): Promise<InterfaceAttachment> {
+    const r = await s.request("compute", {
+        what: `attach port ${portId} to server ${serverId}`,
+        method: "POST",
+        path: `/servers/${serverId}/os-interface`,
+        body: { interfaceAttachment: { port_id: portId } },
+        microversion: mv,
+        schema: z.object({ interfaceAttachment: InterfaceAttachment }),
+    });
+    return r.data.interfaceAttachment;
+}

@@ -1,6 +1,7 @@
 // ReservedPort against the lab cloud, for a port Nova created itself (`server create --network`):
 // Nova deletes such a port when it is detached, so the step must reserve the same address and MAC
-// again at once in a port of its own, tagged for the stack, and kept (promoted) on destroy.
+// again at once in a port of its own, tagged for the stack, and kept (promoted) on destroy, back on the server
+// it was taken from when no replacement holds it.
 import { z } from "zod";
 import { impl } from "../../providers/reservedPort";
 import { recoveryTags } from "../../providers/step";
@@ -47,11 +48,14 @@ describe("taking over a port that Nova created", () => {
         expect(created.outs).toMatchObject({ mode: "create", portId: created.id, previousDeviceId: serverId });
     });
 
-    it("on destroy keeps the port (the replacement would use it), with the recovery tags removed", async () => {
+    it("on destroy keeps the port, tags removed, and gives it back to the stopped server when no replacement holds it", async () => {
         const created = osc(["port", "show", reservedId], Port);
         await impl.delete(reservedId, { ...tagging, mode: "create", brokenServerId: serverId, portId: reservedId, fixedIps: [], fence: true, retain: true, timeoutSeconds: 300, ipAddresses: created.fixed_ips.map((f) => f.ip_address), macAddress: created.mac_address, previousDeviceId: serverId, previousDeviceOwner: "compute:nova", fenced: true }, env);
         const kept = osc(["port", "show", reservedId], Port);
         expect(kept.tags.filter((t) => t.startsWith("recovery-"))).toEqual([]);
         expect(kept.mac_address).toBe(original.mac_address);
+        // no replacement holds it (none was booted here): the server it was taken from has its address again
+        expect(kept.device_id).toBe(serverId);
+        expect(osc(["port", "list", "--server", serverId], Ports).map((p) => p.ID)).toEqual([reservedId]);
     });
 });

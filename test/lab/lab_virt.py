@@ -94,6 +94,11 @@ class LabGuestDriver(fake.RescueBFVDriver):
         # Nova detaches a deleted server's volumes in cinder without calling detach_volume.
         super().destroy(context, instance, network_info, block_device_info=block_device_info,
                         destroy_disks=destroy_disks, destroy_secrets=destroy_secrets)
+        # The fake driver remembers every vif it plugged, globally, and never forgets those of a
+        # deleted server, so the port could never be attached to another server (a real hypervisor
+        # unplugs them with the domain).
+        for vif in network_info or []:
+            self._interfaces.pop(vif["id"], None)
         self._save()
         if lab_guest.is_guest(instance.display_name):
             lab_guest.forget_instance(instance.display_name, instance.uuid)
