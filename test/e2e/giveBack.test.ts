@@ -3,7 +3,7 @@
 // web-1 again (still stopped, for the operator to start). Nothing is left: no DELETE-ME volume, no recovery tag.
 import { z } from "zod";
 import { destroy, up, type StackRun } from "../engine";
-import { ensureSeededIncident, reseed, web1Run } from "../support/incident";
+import { ensureSeededIncident, reseed, web1Incident } from "../support/incident";
 import { CLOUDS_YAML, requireLab, type Seed } from "../support/lab";
 import { OscError, osc, oscRun } from "../support/oscli";
 
@@ -23,12 +23,7 @@ describe("destroy without retaining: the recovery is undone, the broken server g
     beforeAll(() => {
         seed = ensureSeededIncident(requireLab());
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
-        run = web1Run({
-            seed,
-            stack: "give-back",
-            cloudsFile: CLOUDS_YAML,
-            config: { "openstack-recovery:incident": "INC0045", "openstack-recovery:retain": JSON.stringify({ server: false, rootVolume: false, port: false }) },
-        });
+        run = web1Incident(seed, "give-back", "INC0045", { retain: { server: false, rootVolume: false, port: false } });
     });
     afterAll(() => {
         delete process.env.OS_CLIENT_CONFIG_FILE;

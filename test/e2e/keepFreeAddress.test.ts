@@ -3,7 +3,7 @@
 // port (retain.port), promoted: no DELETE ME, no recovery tag, still the replacement's.
 import { z } from "zod";
 import { destroy, up, type StackRun } from "../engine";
-import { ensureSeededIncident, reseed, web1Run } from "../support/incident";
+import { ensureSeededIncident, reseed, web1Incident } from "../support/incident";
 import { CLOUDS_YAML, requireLab, type Seed } from "../support/lab";
 import { osc } from "../support/oscli";
 
@@ -33,12 +33,7 @@ describe("keepIp: a free address of the broken server's network", () => {
             .flatMap((p) => JSON.stringify(p["Fixed IP Addresses"]).match(/\d+\.\d+\.\d+\.\d+/g) ?? []));
         const prefix = seed.network.cidr.split(".").slice(0, 3).join(".");
         free = [...Array(40).keys()].map((n) => `${prefix}.${200 - n}`).find((ip) => !used.has(ip))!;
-        run = web1Run({
-            seed,
-            stack: "keep-free-address",
-            cloudsFile: CLOUDS_YAML,
-            config: { "openstack-recovery:incident": "INC0044", "openstack-recovery:keepIp": JSON.stringify(free), "openstack-recovery:replacement": JSON.stringify({ moveDataVolumes: false }) },
-        });
+        run = web1Incident(seed, "keep-free-address", "INC0044", { keepIp: free, replacement: { moveDataVolumes: false } });
     });
     afterAll(() => {
         delete process.env.OS_CLIENT_CONFIG_FILE;

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import { z } from "zod";
 import { destroy, readState, up, type StackRun } from "../engine";
 import { writeState } from "../engine/state";
-import { ensureSeededIncident, web1Run } from "../support/incident";
+import { ensureSeededIncident, web1Incident } from "../support/incident";
 import { CLOUDS_YAML, requireLab, waitFor, type Seed } from "../support/lab";
 import { OscError, osc, oscRun } from "../support/oscli";
 
@@ -39,12 +39,7 @@ describe("destroy after an interrupted up: the sweep", () => {
     beforeAll(async () => {
         seed = ensureSeededIncident(requireLab());
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
-        run = web1Run({
-            seed,
-            stack: "leftovers",
-            cloudsFile: CLOUDS_YAML,
-            config: { "openstack-recovery:incident": "INC0043", "openstack-recovery:repair": JSON.stringify({ mode: "report" }) },
-        });
+        run = web1Incident(seed, "leftovers", "INC0043", { repair: { mode: "report" } });
         const r = await up(run);
         logs.push(...r.diagnostics);
         cloneId = String(r.outputs.repairedVolumeId);

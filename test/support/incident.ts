@@ -65,6 +65,13 @@ export function web1Run(o: IncidentOptions): StackRun {
     };
 }
 
+/** web-1 as an incident stack of its own, on the lab's clouds.yaml (no recorder); `config` keys are this project's,
+ *  values as an operator sets them (objects and booleans are stored as JSON, like `pulumi config set --path`). */
+export function web1Incident(seed: Seed, stack: string, incident: string, config: Record<string, unknown> = {}): StackRun {
+    const project = Object.fromEntries(Object.entries({ incident, ...config }).map(([k, v]) => [`openstack-recovery:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    return web1Run({ seed, stack, cloudsFile: CLOUDS_YAML, config: project });
+}
+
 /** Re-seed the lab: the incidents back to their broken state (about 30 s). */
 export function reseed(): void {
     execFileSync("bash", [path.join(REPO, "test", "lab", "lab.sh"), "seed"], { stdio: "ignore", timeout: 300_000 });
