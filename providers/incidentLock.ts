@@ -92,8 +92,8 @@ export const impl: StepImplementation = {
         const log = progress("IncidentLock", o);
         const s = await session(env, log);
         // the last step of a destroy: whatever is still tagged with this stack, the state never knew
-        const swept = await sweepLeftovers(s, o, log);
-        if (swept.reported.length) log(`${swept.reported.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
+        const left = await sweepLeftovers(s, o, log);
+        if (left.length) log(`${left.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
         const server = await compute.findServerById(s, id);
         // only our own lock is ever removed
         if (!server || server.metadata[LOCK_KEY] !== o.stack) return;

@@ -7,41 +7,33 @@
 //   - a volume still attached somewhere, or a server, is kept and reported with what to do: a disk
 //     that may hold data is the operator's call.
 import { blockStorage, compute, network, type Session } from "./openstack";
-import { isDeleteMe, TAG_STACK } from "./step";
+import { isDeleteMe, TAG_STACK, withoutRecoveryTags } from "./step";
 import { deleteVolumeAndWait } from "./volumeClone";
-
-export interface SweepResult {
-    deletedVolumes: string[];
-    untaggedPorts: string[];
-    /** left in place, each with the reason and the command that removes it */
-    reported: string[];
-}
 
 const SETTLED = /^(available|in-use|error.*)$/;
 
-export async function sweepLeftovers(s: Session, t: { stack: string; incident: string }, log: (m: string) => void, timeoutSeconds = 600): Promise<SweepResult> {
-    const r: SweepResult = { deletedVolumes: [], untaggedPorts: [], reported: [] };
+/** Returns what was left in place, each with the reason and the command that removes it (also logged). */
+export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: string) => void, timeoutSeconds = 600): Promise<string[]> {
+    const reported: string[] = [];
     for (const v of await blockStorage.listVolumesByMetadata(s, { [TAG_STACK]: t.stack })) {
         if (v.metadata[TAG_STACK] !== t.stack) continue; // belt and braces: the filter is the server's
         const label = `volume ${v.id}${v.name ? ` (${v.name})` : ""}`;
         if (isDeleteMe(v.description) && !v.attachments.length && SETTLED.test(v.status)) {
             log(`${label} was created by this stack but is not in its state (an interrupted run): deleting it`);
             await deleteVolumeAndWait(s, v.id, timeoutSeconds, log);
-            r.deletedVolumes.push(v.id);
         } else {
             const where = v.attachments.length ? `attached to server ${v.attachments.map((a) => a.server_id).join(", ")}` : `status ${v.status}`;
-            r.reported.push(`${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``);
+            reported.push(`${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``);
         }
     }
     for (const p of await network.listPorts(s, { tags: `${TAG_STACK}=${t.stack}` })) {
-        await network.replacePortTags(s, p.id, p.tags.filter((x) => !x.startsWith("recovery-")));
+        await network.replacePortTags(s, p.id, withoutRecoveryTags(p.tags));
         log(`port ${p.id} (${p.fixed_ips.map((f) => f.ip_address).join(", ")}) was tagged by this stack but is not in its state: kept, tags removed`);
-        r.untaggedPorts.push(p.id);
     }
     for (const v of await compute.listServers(s)) {
         if (v.metadata[TAG_STACK] !== t.stack) continue;
-        r.reported.push(`server ${v.id} (${v.name}, ${v.status}) was created by this stack but is not in its state: check its volumes, then \`openstack server delete ${v.id}\``);
+        reported.push(`server ${v.id} (${v.name}, ${v.status}) was created by this stack but is not in its state: check its volumes, then \`openstack server delete ${v.id}\``);
     }
-    for (const m of r.reported) log(`left in place: ${m}`);
-    return r;
+    for (const m of reported) log(`left in place: ${m}`);
+    return reported;
 }

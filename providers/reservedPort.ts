@@ -11,7 +11,7 @@ import { z } from "zod";
 import { compute, network, waitFor, type Session } from "./openstack";
 import {
     checkInputs, deleteMeDescription, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription,
-    recoveryTags, session, Tagging, TAG_STACK, wire,
+    recoveryTags, session, Tagging, TAG_STACK, wire, withoutRecoveryTags,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -168,7 +168,7 @@ export const impl: StepImplementation = {
             });
             const previous = { previousDeviceId: before.device_id, previousDeviceOwner: before.device_owner, fenced };
             if (after) {
-                await network.replacePortTags(s, after.id, [...after.tags.filter((t) => !t.startsWith("recovery-")), ...recoveryTags(i)]);
+                await network.replacePortTags(s, after.id, [...withoutRecoveryTags(after.tags), ...recoveryTags(i)]);
                 log(`released port ${after.id} (${after.fixed_ips.map((f) => f.ip_address).join(", ")}) from the broken server`);
                 const outs: Outputs = { ...i, portId: after.id, ipAddresses: after.fixed_ips.map((f) => f.ip_address), macAddress: after.mac_address, ...previous };
                 return { id: after.id, outs: wire(outs) };
@@ -207,7 +207,7 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         const p = await network.findPort(s, id);
         if (!p) return;
-        const untag = () => network.replacePortTags(s, id, p.tags.filter((t) => !t.startsWith("recovery-")));
+        const untag = () => network.replacePortTags(s, id, withoutRecoveryTags(p.tags));
         if (o.mode === "takeover" || o.retain) {
             // a taken-over port was never ours to delete; a retained one is promoted
             await untag();

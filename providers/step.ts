@@ -64,6 +64,11 @@ export function recoveryTags(t: Tagging): string[] {
     return Object.entries(recoveryMetadata(t)).map(([k, v]) => `${k}=${v}`);
 }
 
+/** The same tags with the recovery ones removed: what a port keeps when the stack lets go of it. */
+export function withoutRecoveryTags(tags: string[]): string[] {
+    return tags.filter((t) => !t.startsWith("recovery-"));
+}
+
 /** The runbook's marker for temporary things: `inc1234 DELETE ME`. */
 export function deleteMeDescription(incident: string, what: string): string {
     return `${incident} DELETE ME: ${what}`;

@@ -39,7 +39,7 @@ export interface VolumeBackedArgs {
 }
 
 /** A replacement boots only from a repaired disk, and only when asked to. */
-export const bootsReplacement = (a: Pick<VolumeBackedArgs, "repair" | "replacement">): boolean => a.repair.mode === "repair" && a.replacement.boot;
+export const bootsReplacement = (a: { repair: { mode: string }; replacement: { boot: boolean } }): boolean => a.repair.mode === "repair" && a.replacement.boot;
 
 export class VolumeBackedRecovery extends pulumi.ComponentResource {
     declare readonly cloneVolumeId: pulumi.Output<string>;

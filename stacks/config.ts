@@ -3,6 +3,7 @@
 // An error names the key and the command that fixes it, before anything is changed.
 import { z } from "zod";
 import { REPAIR_ACTIONS } from "../recipes/repairs";
+import { bootsReplacement } from "../recipes/volumeBacked";
 
 export const NAMESPACE = "openstack-recovery";
 
@@ -77,8 +78,7 @@ export const RecoveryConfig = z.object({
         .object({ cloneSeconds: z.number().positive().default(1800), repairSeconds: z.number().positive().default(1800), bootSeconds: z.number().positive().default(900) })
         .default({ cloneSeconds: 1800, repairSeconds: 1800, bootSeconds: 900 }),
 }).superRefine((c, ctx) => {
-    const boots = c.replacement.boot && c.repair.mode === "repair";
-    if (c.verify && !boots) {
+    if (c.verify && !bootsReplacement(c)) {
         ctx.addIssue({ code: "custom", path: ["verify"], message: `there is no replacement to check: ${c.repair.mode === "report" ? "repair.mode is report" : "replacement.boot is false"}` });
     }
 });
