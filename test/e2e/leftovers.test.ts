@@ -10,7 +10,7 @@ import { destroy, readState, up, type StackRun } from "../engine";
 import { writeState } from "../engine/state";
 import { ensureSeededIncident, web1Incident } from "../support/incident";
 import { CLOUDS_YAML, requireLab, waitFor, type Seed } from "../support/lab";
-import { OscError, osc, oscRun } from "../support/oscli";
+import { osc, oscExists, oscRun } from "../support/oscli";
 
 jest.setTimeout(15 * 60_000);
 
@@ -18,15 +18,6 @@ const STACK = "organization/openstack-recovery/leftovers";
 const Id = z.object({ id: z.string() });
 const Volume = z.object({ id: z.string(), status: z.string(), attachments: z.array(z.object({ server_id: z.string() })) });
 const Port = z.object({ id: z.string(), tags: z.array(z.string()).default([]) });
-function exists(kind: "volume" | "port" | "server", id: string): boolean {
-    try {
-        oscRun([kind, "show", id]);
-        return true;
-    } catch (e) {
-        if (e instanceof OscError && /No (volume|port|server)|could not be found|not found/i.test(e.stderr)) return false;
-        throw e;
-    }
-}
 const volumeStatus = (id: string) => osc(["volume", "show", id], Volume).status;
 
 describe("destroy after an interrupted up: the sweep", () => {
@@ -67,8 +58,8 @@ describe("destroy after an interrupted up: the sweep", () => {
     });
 
     afterAll(() => {
-        for (const m of made) if (exists(m.kind, m.id)) oscRun([m.kind, "delete", ...(m.kind === "server" ? ["--wait"] : []), m.id]);
-        if (cloneId && exists("volume", cloneId)) {
+        for (const m of made) if (oscExists(m.kind, m.id)) oscRun([m.kind, "delete", ...(m.kind === "server" ? ["--wait"] : []), m.id]);
+        if (cloneId && oscExists("volume", cloneId)) {
             oscRun(["server", "remove", "volume", seed.snapMounter.serverId, cloneId]);
             oscRun(["volume", "delete", cloneId]);
         }
@@ -82,17 +73,17 @@ describe("destroy after an interrupted up: the sweep", () => {
         const [leftoverClone, port, server, decoyOther, decoyUntagged] = made;
 
         // the clone in the state was released from the helper first, then deleted; so was the unrecorded one
-        expect(exists("volume", cloneId)).toBe(false);
-        expect(exists("volume", leftoverClone.id)).toBe(false);
+        expect(oscExists("volume", cloneId)).toBe(false);
+        expect(oscExists("volume", leftoverClone.id)).toBe(false);
         expect(osc(["server", "volume", "list", seed.snapMounter.serverId], z.array(z.unknown()))).toEqual([]);
         // the port may hold an address someone needs: kept, no longer ours
         expect(osc(["port", "show", port.id], Port).tags.filter((t) => t.startsWith("recovery-"))).toEqual([]);
         // a server may hold data: left, and the operator told what to do
-        expect(exists("server", server.id)).toBe(true);
+        expect(oscExists("server", server.id)).toBe(true);
         expect(logs.join("\n")).toContain(`openstack server delete ${server.id}`);
         // never by description or name alone, never another stack's
-        expect(exists("volume", decoyOther.id)).toBe(true);
-        expect(exists("volume", decoyUntagged.id)).toBe(true);
+        expect(oscExists("volume", decoyOther.id)).toBe(true);
+        expect(oscExists("volume", decoyUntagged.id)).toBe(true);
         // and the lock is released
         expect(JSON.stringify(osc(["server", "show", seed.web1.serverId], z.object({ properties: z.unknown() })).properties ?? {})).not.toMatch(/recovery-lock/);
         expect(fs.existsSync(run.stateFile) ? readState(run.stateFile).resources : []).toEqual([]);

@@ -46,3 +46,14 @@ export function osc<S extends z.ZodType>(args: string[], schema: S, opts?: OscOp
 export function oscRun(args: string[], opts?: OscOptions): string {
   return run(args, opts);
 }
+
+/** Whether `openstack KIND show ID` finds it: false only when the CLI says it is not found, any other failure throws. */
+export function oscExists(kind: "volume" | "port" | "server", id: string, opts?: OscOptions): boolean {
+  try {
+    run([kind, "show", id], opts);
+    return true;
+  } catch (e) {
+    if (e instanceof OscError && /No (volume|port|server)|could not be found|not found/i.test(e.stderr)) return false;
+    throw e;
+  }
+}
