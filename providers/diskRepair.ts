@@ -1,13 +1,13 @@
 // Runbook 000 section B steps 5-12: on the helper, find the attached clone, find its root
 // filesystem, repair it, unmount; then release the clone so the replacement can boot from it.
-// The repair toolkit (recipes/repairs/) is one bash script, run as root with `bash -s`; its JSON
+// The repair toolkit (toolkit/) is one bash script, run as root with `bash -s`; its JSON
 // report is validated when it comes back. Nothing to undo on delete: the repair changed the clone
 // only, and the clone is the VolumeClone's to delete.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import type { RepairAction, RepairReport } from "../recipes/repairs";
-import { releaseFromServer } from "./helperAttachment";
-import { runRemote } from "./ssh";
+import type { RepairAction, RepairReport } from "../toolkit";
+import { releaseFromServer } from "./ops";
+import { runRemote } from "../clients/ssh";
 import { checkInputs, diffBy, MODULE, parse, progress, session, Tagging, wire } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -44,6 +44,8 @@ const Outputs = Inputs.extend({
 export interface DiskRepairArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
+    /** the id of the broken server this chain recovers (the recovery-source tag) */
+    source?: pulumi.Input<string>;
     volumeId: pulumi.Input<string>;
     helperServerId: pulumi.Input<string>;
     host: pulumi.Input<string>;
@@ -73,15 +75,30 @@ export class DiskRepair extends pulumi.dynamic.Resource {
     declare readonly released: pulumi.Output<boolean>;
 
     constructor(name: string, args: DiskRepairArgs, opts?: pulumi.CustomResourceOptions) {
-        const { buildRepairScript } = require("../recipes/repairs") as typeof import("../recipes/repairs");
+        const { buildRepairScript } = require("../toolkit") as typeof import("../toolkit");
         const mode = args.mode ?? "repair";
-        const preview = buildRepairScript({ volumeId: PREVIEW_VOLUME_ID, actions: args.actions, mode, customScript: args.customScript, fstabPolicy: args.fstabPolicy, byIdDir: args.byIdDir });
+        const preview = buildRepairScript({
+            volumeId: PREVIEW_VOLUME_ID,
+            actions: args.actions,
+            mode,
+            customScript: args.customScript,
+            fstabPolicy: args.fstabPolicy,
+            byIdDir: args.byIdDir,
+        });
         super(
             new StepProvider("diskRepair"),
             name,
             {
-                report: undefined, changed: undefined, summary: undefined, hostKeyFingerprint: undefined, released: undefined,
-                ...args, mode, script: preview.script, scriptSha256: preview.sha256, logicalName: name,
+                report: undefined,
+                changed: undefined,
+                summary: undefined,
+                hostKeyFingerprint: undefined,
+                released: undefined,
+                ...args,
+                mode,
+                script: preview.script,
+                scriptSha256: preview.sha256,
+                logicalName: name,
             },
             opts,
             MODULE,
@@ -101,9 +118,16 @@ export const impl: StepImplementation = {
         const result = checkInputs(Inputs, news);
         if (result.failures?.length) return result;
         // the actions must be ones the toolkit knows; it says which, and what to use instead
-        const { REPAIR_ACTIONS } = require("../recipes/repairs") as typeof import("../recipes/repairs");
-        const bad = (Array.isArray(news.actions) ? news.actions : []).filter((a) => typeof a === "string" && !(REPAIR_ACTIONS as readonly string[]).includes(a));
-        return bad.length ? { inputs: news, failures: [{ property: "actions", reason: `unknown repair action ${bad.join(", ")}: use ${REPAIR_ACTIONS.join(", ")}` }] } : result;
+        const { REPAIR_ACTIONS } = require("../toolkit") as typeof import("../toolkit");
+        const bad = (Array.isArray(news.actions) ? news.actions : []).filter(
+            (a) => typeof a === "string" && !(REPAIR_ACTIONS as readonly string[]).includes(a),
+        );
+        return bad.length
+            ? {
+                  inputs: news,
+                  failures: [{ property: "actions", reason: `unknown repair action ${bad.join(", ")}: use ${REPAIR_ACTIONS.join(", ")}` }],
+              }
+            : result;
     },
 
     async diff(_id, olds, news) {
@@ -117,7 +141,7 @@ export const impl: StepImplementation = {
     async create(raw, env) {
         const i = parse(Inputs, raw, "DiskRepair inputs");
         const log = progress("DiskRepair", i);
-        const { buildRepairScript, parseRepairReport } = require("../recipes/repairs") as typeof import("../recipes/repairs");
+        const { buildRepairScript, parseRepairReport } = require("../toolkit") as typeof import("../toolkit");
         const { script, sha256 } = buildRepairScript({
             volumeId: i.volumeId,
             actions: i.actions as RepairAction[],
@@ -143,7 +167,9 @@ export const impl: StepImplementation = {
         try {
             report = parseRepairReport(result.stdout);
         } catch (e) {
-            throw new Error(`the repair on ${i.host} exited ${result.code ?? result.signal} without a valid report: ${(e as Error).message}\n${result.stderr.split("\n").slice(-15).join("\n")}`);
+            throw new Error(
+                `the repair on ${i.host} exited ${result.code ?? result.signal} without a valid report: ${(e as Error).message}\n${result.stderr.split("\n").slice(-15).join("\n")}`,
+            );
         }
         if (result.code !== 0 || !report.ok) {
             // the clone stays attached to the helper for inspection; destroy detaches it
@@ -155,7 +181,14 @@ export const impl: StepImplementation = {
             const s = await session(env, log);
             released = await releaseFromServer(s, i.volumeId, i.helperServerId, 600, log);
         }
-        const outs = { ...i, report, changed: report.actions.some((a) => a.changed), summary: summarise(report), hostKeyFingerprint: result.hostKeyFingerprint, released };
+        const outs = {
+            ...i,
+            report,
+            changed: report.actions.some((a) => a.changed),
+            summary: summarise(report),
+            hostKeyFingerprint: result.hostKeyFingerprint,
+            released,
+        };
         return { id: `${i.volumeId}/${sha256.slice(0, 12)}`, outs: wire(outs) };
     },
 

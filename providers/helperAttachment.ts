@@ -4,8 +4,9 @@
 // `pulumi up` can boot the replacement from it); destroy detaches it if it is still held.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { blockStorage, compute, waitFor, type Session } from "./openstack";
-import { checkInputs, diffBy, MODULE, parse, PartialCreateError, progress, session, Tagging, wire } from "./step";
+import { blockStorage, compute } from "../clients/openstack";
+import { releaseFromServer, waitAttached } from "./ops";
+import { checkInputs, diffBy, MODULE, parse, PartialCreateError, partialUpdate, progress, session, Tagging, wire } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const Inputs = Tagging.extend({
@@ -21,12 +22,17 @@ const Outputs = Inputs.extend({
     serial: z.string(),
     /** false once the repair step has released the volume */
     attached: z.boolean(),
+    /** false while the attach was not yet seen in-use (a create that stopped in its wait): update
+     *  finishes it. States written before this field come from finished creates. */
+    confirmed: z.boolean().default(true),
 });
 type Outputs = z.infer<typeof Outputs>;
 
 export interface HelperAttachmentArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
+    /** the id of the broken server this chain recovers (the recovery-source tag) */
+    source?: pulumi.Input<string>;
     /** the helper server; it must be in the volume's availability zone */
     helperServerId: pulumi.Input<string>;
     volumeId: pulumi.Input<string>;
@@ -41,7 +47,14 @@ export class HelperAttachment extends pulumi.dynamic.Resource {
     declare readonly helperServerId: pulumi.Output<string>;
 
     constructor(name: string, args: HelperAttachmentArgs, opts?: pulumi.CustomResourceOptions) {
-        super(new StepProvider("helperAttachment"), name, { device: undefined, serial: undefined, attached: undefined, ...args, logicalName: name }, opts, MODULE, "HelperAttachment");
+        super(
+            new StepProvider("helperAttachment"),
+            name,
+            { device: undefined, serial: undefined, attached: undefined, ...args, logicalName: name },
+            opts,
+            MODULE,
+            "HelperAttachment",
+        );
     }
 }
 
@@ -49,24 +62,6 @@ export class HelperAttachment extends pulumi.dynamic.Resource {
 export const serialOf = (volumeId: string): string => volumeId.slice(0, 20);
 
 const attachedTo = (v: blockStorage.Volume, serverId: string) => v.attachments.some((a) => a.server_id === serverId);
-
-/** Detach the volume from this server if it is attached there, and wait until it is not. */
-export async function releaseFromServer(s: Session, volumeId: string, serverId: string, timeoutSeconds: number, log: (m: string) => void): Promise<boolean> {
-    const v = await blockStorage.findVolume(s, volumeId);
-    if (!v || !attachedTo(v, serverId)) return false;
-    await compute.detachVolume(s, serverId, volumeId);
-    await waitFor({
-        what: `volume ${volumeId} to detach from server ${serverId}`,
-        poll: () => blockStorage.findVolume(s, volumeId),
-        state: (x) => x?.status ?? "gone",
-        done: (x) => !x || (!attachedTo(x, serverId) && x.status !== "detaching"),
-        failed: (x) => (x?.status.startsWith("error") ? "Cinder reports an error on detach" : undefined),
-        timeoutSeconds,
-        progress: log,
-    });
-    log(`detached volume ${volumeId} from server ${serverId}`);
-    return true;
-}
 
 export const impl: StepImplementation = {
     async check(_olds, news) {
@@ -85,25 +80,18 @@ export const impl: StepImplementation = {
         const [helper, volume] = await Promise.all([compute.getServer(s, i.helperServerId), blockStorage.getVolume(s, i.volumeId)]);
         const helperAz = compute.availabilityZone(helper);
         if (volume.availability_zone && helperAz && volume.availability_zone !== helperAz) {
-            throw new Error(`helper ${helper.name} is in availability zone ${helperAz} but volume ${volume.id} is in ${volume.availability_zone}: use a helper in ${volume.availability_zone}`);
+            throw new Error(
+                `helper ${helper.name} is in availability zone ${helperAz} but volume ${volume.id} is in ${volume.availability_zone}: use a helper in ${volume.availability_zone}`,
+            );
         }
         const attachment = attachedTo(volume, i.helperServerId) ? undefined : await compute.attachVolume(s, i.helperServerId, i.volumeId);
         log(`attaching volume ${i.volumeId} to helper ${helper.name} (${helper.id})`);
-        const outs: Outputs = { ...i, device: attachment?.device ?? null, serial: serialOf(i.volumeId), attached: true };
-        try {
-            await waitFor({
-                what: `volume ${i.volumeId} to be attached to ${helper.name}`,
-                poll: () => blockStorage.getVolume(s, i.volumeId),
-                state: (v) => v.status,
-                done: (v) => v.status === "in-use" && attachedTo(v, i.helperServerId),
-                failed: (v) => (v.status.startsWith("error") ? "Cinder reports an error on attach" : undefined),
-                timeoutSeconds: i.timeoutSeconds,
-                progress: log,
-            });
-        } catch (e) {
-            throw new PartialCreateError(`attach of ${i.volumeId}: ${(e as Error).message}`, `${i.helperServerId}/${i.volumeId}`, wire(outs));
-        }
-        return { id: `${i.helperServerId}/${i.volumeId}`, outs: wire(outs) };
+        const outs: Outputs = { ...i, device: attachment?.device ?? null, serial: serialOf(i.volumeId), attached: true, confirmed: false };
+        const id = `${i.helperServerId}/${i.volumeId}`;
+        await waitAttached(s, i.volumeId, i.helperServerId, helper.name, i.timeoutSeconds, log).catch((e: unknown) => {
+            throw new PartialCreateError(`attach of ${i.volumeId}: ${(e as Error).message}`, id, wire(outs));
+        });
+        return { id, outs: wire({ ...outs, confirmed: true }) };
     },
 
     async read(id, props, env) {
@@ -115,9 +103,24 @@ export const impl: StepImplementation = {
         return { id, props: wire({ ...o, attached: !!v && attachedTo(v, o.helperServerId) }) };
     },
 
-    async update(_id, olds, news) {
+    async update(id, olds, news, env) {
         const o = parse(Outputs, olds, "HelperAttachment state");
-        return { outs: wire({ ...o, timeoutSeconds: parse(Inputs, news, "HelperAttachment inputs").timeoutSeconds }) };
+        const i = parse(Inputs, news, "HelperAttachment inputs");
+        const outs: Outputs = { ...o, timeoutSeconds: i.timeoutSeconds };
+        if (o.confirmed) return { outs: wire(outs) };
+        // a create that stopped waiting for the attach: attach again if Nova gave up on it, and wait
+        const log = progress("HelperAttachment", i);
+        const s = await session(env, log);
+        const v = await blockStorage.getVolume(s, o.volumeId);
+        let device = o.device;
+        if (!attachedTo(v, o.helperServerId) && v.status === "available") {
+            log(`volume ${o.volumeId} is not attached to the helper (the interrupted attach did not happen); attaching it again`);
+            device = (await compute.attachVolume(s, o.helperServerId, o.volumeId)).device ?? null;
+        } else log(`finishing the interrupted attach of volume ${o.volumeId} (${v.status})`);
+        await waitAttached(s, o.volumeId, o.helperServerId, o.helperServerId, i.timeoutSeconds, log).catch((e: unknown) => {
+            throw partialUpdate(`attach of ${o.volumeId}: ${(e as Error).message}`, id, { ...outs, device }, news);
+        });
+        return { outs: wire({ ...outs, device, confirmed: true }) };
     },
 
     async delete(_id, props, env) {

@@ -1,24 +1,31 @@
 // Before anything else: mark the broken server as being recovered by this stack (server metadata
 // `recovery-lock=<org/project/stack>`), so a second operator's stack stops at preview instead of
 // cloning, fencing and booting the same server twice. Destroy releases it. Only metadata is
-// touched, never the server's disks. Its delete, the last step of a destroy, sweeps what the state
-// never knew (providers/leftovers.ts).
+// touched, never the server's disks. The sweep of what the state never knew is a step of its own
+// (LeftoverSweep, one per stack); a lock written before it (no `sweptBy`) still sweeps in its delete.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { compute, ConflictError } from "./openstack";
+import { compute, ConflictError } from "../clients/openstack";
 import { sweepLeftovers } from "./leftovers";
 import { checkInputs, diffBy, MODULE, parse, progress, session, Tagging, wire } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 export const LOCK_KEY = "recovery-lock";
 
-const Inputs = Tagging.extend({ serverId: z.string().min(1) });
+const Inputs = Tagging.extend({
+    serverId: z.string().min(1),
+    /** the LeftoverSweep of this stack; absent in a lock written before it, which sweeps itself */
+    sweptBy: z.string().min(1).nullish(),
+});
 const Outputs = Inputs.extend({ locked: z.boolean() });
 
 export interface IncidentLockArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
     serverId: pulumi.Input<string>;
+    source?: pulumi.Input<string>;
+    /** the logical name of the stack's LeftoverSweep, when there is one */
+    sweptBy?: pulumi.Input<string>;
 }
 
 export class IncidentLock extends pulumi.dynamic.Resource {
@@ -31,8 +38,10 @@ export class IncidentLock extends pulumi.dynamic.Resource {
 
 /** The message for a server another stack holds, with what to do about it. */
 export function heldBy(serverName: string, holder: string): string {
-    return `${serverName} is being recovered by stack ${holder} (server metadata ${LOCK_KEY}): finish or destroy that stack first; ` +
-        `if it is gone, remove the stale lock with \`openstack server unset --property ${LOCK_KEY} ${serverName}\``;
+    return (
+        `${serverName} is being recovered by stack ${holder} (server metadata ${LOCK_KEY}): finish or destroy that stack first; ` +
+        `if it is gone, remove the stale lock with \`openstack server unset --property ${LOCK_KEY} ${serverName}\``
+    );
 }
 
 export const impl: StepImplementation = {
@@ -44,12 +53,15 @@ export const impl: StepImplementation = {
             if (typeof was === "string" && typeof now === "string" && was !== now) {
                 return {
                     inputs: news,
-                    failures: [{
-                        property: key,
-                        reason: key === "serverId"
-                            ? `this stack recovers server ${was}; to recover ${now}, use a stack of its own (\`pulumi stack init\`) or destroy this one first`
-                            : `this stack's resources are tagged ${was}; rename the stack back, or destroy it under its old name first`,
-                    }],
+                    failures: [
+                        {
+                            property: key,
+                            reason:
+                                key === "serverId"
+                                    ? `this stack recovers server ${was}; to recover ${now}, use a stack of its own (\`pulumi stack init\`) or destroy this one first`
+                                    : `this stack's resources are tagged ${was}; rename the stack back, or destroy it under its old name first`,
+                        },
+                    ],
                 };
             }
         }
@@ -57,7 +69,7 @@ export const impl: StepImplementation = {
     },
 
     async diff(_id, olds, news) {
-        return diffBy(olds, news, { replaceOn: ["serverId", "stack"], deleteBeforeReplace: true });
+        return diffBy(olds, news, { replaceOn: ["serverId", "stack"], updateOn: ["sweptBy"], deleteBeforeReplace: true });
     },
 
     async create(raw, env) {
@@ -83,17 +95,20 @@ export const impl: StepImplementation = {
         return { id, props };
     },
 
-    async update(_id, olds) {
-        return { outs: olds };
+    async update(_id, olds, news) {
+        // a lock of an older stack learns that the sweep is now a step of its own
+        return { outs: { ...olds, sweptBy: news.sweptBy ?? olds.sweptBy ?? null } };
     },
 
     async delete(id, props, env) {
         const o = parse(Outputs, props, "IncidentLock state");
         const log = progress("IncidentLock", o);
         const s = await session(env, log);
-        // the last step of a destroy: whatever is still tagged with this stack, the state never knew
-        const left = await sweepLeftovers(s, o, log);
-        if (left.length) log(`${left.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
+        if (!o.sweptBy) {
+            // a lock from before LeftoverSweep: the last step of its destroy, so it sweeps
+            const left = await sweepLeftovers(s, o, log);
+            if (left.length) log(`${left.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
+        }
         const server = await compute.findServerById(s, id);
         // only our own lock is ever removed
         if (!server || server.metadata[LOCK_KEY] !== o.stack) return;
@@ -102,7 +117,9 @@ export const impl: StepImplementation = {
             log(`released the lock on ${server.name}`);
         } catch (e) {
             if (!(e instanceof ConflictError)) throw e;
-            log(`could not release the lock on ${server.name} (${(e as Error).message}): remove it with \`openstack server unset --property ${LOCK_KEY} ${server.name}\``);
+            log(
+                `could not release the lock on ${server.name} (${(e as Error).message}): remove it with \`openstack server unset --property ${LOCK_KEY} ${server.name}\``,
+            );
         }
     },
 };

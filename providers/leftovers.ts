@@ -1,14 +1,15 @@
-// DESIGN 4, the sweep at destroy: what this stack created and tagged but its state does not know (a
-// crash between an API call and the state write). It runs when the lock is released, the last step
-// of a destroy, when everything in the state has been deleted or promoted (untagged): anything
-// still tagged with this stack is such a leftover. Found by tags, never by name.
+// The sweep at destroy (ARCHITECTURE.md "The tag contract"): what this stack created and tagged but
+// its state does not know (a crash between an API call and the state write). LeftoverSweep runs it
+// as the last delete of a destroy (a lock written before 0.2 runs it in its own delete), when
+// everything in the state has been deleted or promoted (untagged): anything still tagged with this
+// stack is such a leftover. Found by tags, never by name.
 //   - a DELETE-ME clone that nothing uses is deleted;
 //   - a port is untagged and kept: it may hold the address the runbook keeps (003);
 //   - a volume still attached somewhere, or a server, is kept and reported with what to do: a disk
 //     that may hold data is the operator's call.
-import { blockStorage, compute, network, type Session } from "./openstack";
-import { isDeleteMe, TAG_STACK, withoutRecoveryTags } from "./step";
-import { deleteVolumeAndWait } from "./volumeClone";
+import { blockStorage, network, type Session } from "../clients/openstack";
+import { isDeleteMe, TAG_STACK } from "./tags";
+import { deleteVolumeAndWait, serversTagged, untagPort } from "./ops";
 
 const SETTLED = /^(available|in-use|error.*)$/;
 
@@ -22,17 +23,24 @@ export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: 
             log(`${label} was created by this stack but is not in its state (an interrupted run): deleting it`);
             await deleteVolumeAndWait(s, v.id, timeoutSeconds, log);
         } else {
-            const where = v.attachments.length ? `attached to server ${v.attachments.map((a) => a.server_id).join(", ")}` : `status ${v.status}`;
-            reported.push(`${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``);
+            const where = v.attachments.length
+                ? `attached to server ${v.attachments.map((a) => a.server_id).join(", ")}`
+                : `status ${v.status}`;
+            reported.push(
+                `${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``,
+            );
         }
     }
     for (const p of await network.listPorts(s, { tags: `${TAG_STACK}=${t.stack}` })) {
-        await network.replacePortTags(s, p.id, withoutRecoveryTags(p.tags));
-        log(`port ${p.id} (${p.fixed_ips.map((f) => f.ip_address).join(", ")}) was tagged by this stack but is not in its state: kept, tags removed`);
+        await untagPort(s, p);
+        log(
+            `port ${p.id} (${p.fixed_ips.map((f) => f.ip_address).join(", ")}) was tagged by this stack but is not in its state: kept, tags removed`,
+        );
     }
-    for (const v of await compute.listServers(s)) {
-        if (v.metadata[TAG_STACK] !== t.stack) continue;
-        reported.push(`server ${v.id} (${v.name}, ${v.status}) was created by this stack but is not in its state: check its volumes, then \`openstack server delete ${v.id}\``);
+    for (const v of await serversTagged(s, { [TAG_STACK]: t.stack })) {
+        reported.push(
+            `server ${v.id} (${v.name}, ${v.status}) was created by this stack but is not in its state: check its volumes, then \`openstack server delete ${v.id}\``,
+        );
     }
     for (const m of reported) log(`left in place: ${m}`);
     return reported;

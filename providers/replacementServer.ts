@@ -3,12 +3,21 @@
 // over. The broken server is stopped, never deleted. Destroy keeps the new server by default.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { blockStorage, compute, waitFor, type Session } from "./openstack";
-import { releaseFromServer } from "./helperAttachment";
-import { fenceServer } from "./reservedPort";
+import { blockStorage, compute, waitFor, type Session } from "../clients/openstack";
+import { assertOwned, fenceServer, moveVolume, serversTagged, untagServer } from "./ops";
 import {
-    checkInputs, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription, recoveryMetadata,
-    session, Tagging, TAG_INCIDENT, TAG_RESOURCE, TAG_STACK, wire,
+    checkInputs,
+    diffBy,
+    MODULE,
+    parse,
+    PartialCreateError,
+    partialUpdate,
+    progress,
+    promotedDescription,
+    recoveryMetadata,
+    session,
+    Tagging,
+    wire,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -40,6 +49,8 @@ type Outputs = z.infer<typeof Outputs>;
 export interface ReplacementServerArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
+    /** the id of the broken server this chain recovers (the recovery-source tag) */
+    source?: pulumi.Input<string>;
     name: pulumi.Input<string>;
     flavorId: pulumi.Input<string>;
     bootVolumeId: pulumi.Input<string>;
@@ -60,28 +71,121 @@ export class ReplacementServer extends pulumi.dynamic.Resource {
     declare readonly movedVolumeIds: pulumi.Output<string[]>;
 
     constructor(name: string, args: ReplacementServerArgs, opts?: pulumi.CustomResourceOptions) {
-        super(new StepProvider("replacementServer"), name, { serverId: undefined, status: undefined, ipAddresses: undefined, movedVolumeIds: undefined, ...args, logicalName: name }, opts, MODULE, "ReplacementServer");
+        // Always delete-before-replace, also for `pulumi up --replace` (which asks no Diff, so only this
+        // option makes it delete first): the old server holds the port and the volumes the new one boots
+        // with, and a create that saw the old one still tagged would adopt it.
+        super(
+            new StepProvider("replacementServer"),
+            name,
+            { serverId: undefined, status: undefined, ipAddresses: undefined, movedVolumeIds: undefined, ...args, logicalName: name },
+            { deleteBeforeReplace: true, ...opts },
+            MODULE,
+            "ReplacementServer",
+        );
     }
 }
 
-const ips = (s: compute.Server) => Object.values(s.addresses).flat().map((a) => a.addr);
+const ips = (s: compute.Server) =>
+    Object.values(s.addresses)
+        .flat()
+        .map((a) => a.addr);
 
-/** Detach from one server, attach to another, wait until Cinder shows it there. */
-async function moveVolume(s: Session, volumeId: string, from: string, to: string, timeoutSeconds: number, log: (m: string) => void): Promise<void> {
-    await releaseFromServer(s, volumeId, from, timeoutSeconds, log);
-    const v = await blockStorage.getVolume(s, volumeId);
-    if (v.attachments.some((a) => a.server_id === to)) return;
-    await compute.attachVolume(s, to, volumeId);
-    await waitFor({
-        what: `volume ${volumeId} to attach to server ${to}`,
-        poll: () => blockStorage.getVolume(s, volumeId),
-        state: (x) => x.status,
-        done: (x) => x.status === "in-use" && x.attachments.some((a) => a.server_id === to),
-        failed: (x) => (x.status.startsWith("error") ? "Cinder reports an error on attach" : undefined),
-        timeoutSeconds,
-        progress: log,
+/**
+ * The end of create, and what update does for a create that stopped part-way: wait until the server
+ * is ACTIVE, move the data volumes not moved yet, promote the clone. `partial` reports how far it got.
+ */
+async function finish(
+    s: Session,
+    i: Inputs,
+    start: Outputs,
+    log: (m: string) => void,
+    partial: (e: unknown, step: string, outs: Outputs) => Error,
+): Promise<Outputs> {
+    let outs = start;
+    const serverId = outs.serverId;
+    try {
+        const server = await waitFor({
+            what: `server ${i.name} to become ACTIVE`,
+            poll: () => compute.getServer(s, serverId),
+            state: (x) => `${x.status}${x["OS-EXT-STS:task_state"] ? `/${x["OS-EXT-STS:task_state"]}` : ""}`,
+            done: (x) => x.status === "ACTIVE",
+            failed: (x) => (x.status === "ERROR" ? (x.fault?.message ?? "Nova reports ERROR") : undefined),
+            timeoutSeconds: i.timeoutSeconds,
+            progress: log,
+        });
+        outs = { ...outs, status: server.status, ipAddresses: ips(server) };
+    } catch (e) {
+        throw partial(e, "boot", outs);
+    }
+    try {
+        for (const volumeId of i.dataVolumeIds.filter((v) => !outs.movedVolumeIds.includes(v))) {
+            await moveVolume(s, volumeId, i.brokenServerId, serverId, i.timeoutSeconds, log);
+            outs = { ...outs, movedVolumeIds: [...outs.movedVolumeIds, volumeId] };
+        }
+        // the clone is now a server's root: it loses DELETE ME (the VolumeClone removes the tags on destroy)
+        await blockStorage.updateVolume(s, i.bootVolumeId, {
+            description: promotedDescription(i.incident, `root volume of ${i.name}, repaired copy of server ${i.brokenServerId}'s root`),
+        });
+    } catch (e) {
+        throw partial(e, "moving the data volumes", outs);
+    }
+    log(`${i.name} is ACTIVE at ${outs.ipAddresses.join(", ") || "(no address)"} with ${outs.movedVolumeIds.length} data volume(s)`);
+    return outs;
+}
+
+/**
+ * A server this step booted but never recorded: an `up` killed while the server was building leaves
+ * a pending create, which `pulumi refresh --clear-pending-creates` forgets (an import cannot serve a
+ * dynamic resource: the engine's import Read carries no __provider). Found by this step's tags, never
+ * by its name, and only one booting from this step's volume in a state it can leave by itself;
+ * booting a second one would put two servers on the kept port. finish() then does what
+ * the killed run did not (wait for ACTIVE, move the data volumes); one in ERROR is recorded with the
+ * error, and the next `up` says how to replace it.
+ */
+async function leftoverOf(s: Session, i: Inputs): Promise<compute.Server | undefined> {
+    const ours = (await serversTagged(s, recoveryMetadata(i))).filter((x) =>
+        x["os-extended-volumes:volumes_attached"].some((v) => v.id === i.bootVolumeId),
+    );
+    if (ours.length > 1) {
+        throw new Error(
+            `servers ${ours.map((x) => x.id).join(", ")} are all tagged as this step's replacement booting from ${i.bootVolumeId}: keep one, delete the others (\`openstack server delete <id>\`), then run up again`,
+        );
+    }
+    const [x] = ours;
+    const task = x?.["OS-EXT-STS:task_state"];
+    if (x && (!["BUILD", "ACTIVE", "ERROR"].includes(x.status) || task === "deleting")) {
+        throw new Error(
+            `server ${x.name} (${x.id}), booted by an earlier run of this stack, is ${x.status}${task ? `/${task}` : ""} and cannot be adopted: see \`openstack server show ${x.id}\`, delete it or bring it back, then run up again`,
+        );
+    }
+    return x;
+}
+
+function adopt(server: compute.Server, log: (m: string) => void): string {
+    log(`adopting server ${server.name} (${server.id}, ${server.status}): an earlier run of this stack booted it and did not finish`);
+    return server.id;
+}
+
+async function boot(s: Session, i: Inputs, log: (m: string) => void): Promise<string> {
+    const volume = await blockStorage.getVolume(s, i.bootVolumeId);
+    if (volume.attachments.length) {
+        throw new Error(
+            `the repaired volume ${volume.id} is still attached to server ${volume.attachments.map((a) => a.server_id).join(", ")}: the repair step should have released it; detach it and run up again`,
+        );
+    }
+    if (!volume.bootable) await blockStorage.setBootable(s, volume.id, true);
+    const serverId = await compute.createServer(s, {
+        name: i.name,
+        flavorRef: i.flavorId,
+        bootVolumeId: i.bootVolumeId,
+        portIds: i.portIds,
+        networkIds: i.networkIds,
+        availabilityZone: i.availabilityZone ?? undefined,
+        keyName: i.keyName ?? undefined,
+        metadata: recoveryMetadata(i),
     });
-    log(`moved volume ${volumeId} from server ${from} to ${to}`);
+    log(`booting ${i.name} (${serverId}) from the repaired volume ${i.bootVolumeId}`);
+    return serverId;
 }
 
 export const impl: StepImplementation = {
@@ -93,7 +197,17 @@ export const impl: StepImplementation = {
         // a server cannot change its root volume or ports' identity in place: a new one must boot,
         // and the old must go first (it holds the volume and the address)
         return diffBy(olds, news, {
-            replaceOn: ["bootVolumeId", "flavorId", "portIds", "networkIds", "availabilityZone", "keyName", "brokenServerId", "incident", "stack"],
+            replaceOn: [
+                "bootVolumeId",
+                "flavorId",
+                "portIds",
+                "networkIds",
+                "availabilityZone",
+                "keyName",
+                "brokenServerId",
+                "incident",
+                "stack",
+            ],
             updateOn: ["name", "retain", "timeoutSeconds", "dataVolumeIds"],
             deleteBeforeReplace: true,
         });
@@ -105,50 +219,17 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         // data volumes and the address move only off a server that is stopped
         await fenceServer(s, i.brokenServerId, i.timeoutSeconds, log);
-        const boot = await blockStorage.getVolume(s, i.bootVolumeId);
-        if (boot.attachments.length) {
-            throw new Error(`the repaired volume ${boot.id} is still attached to server ${boot.attachments.map((a) => a.server_id).join(", ")}: the repair step should have released it; detach it and run up again`);
-        }
-        if (!boot.bootable) await blockStorage.setBootable(s, boot.id, true);
-        const serverId = await compute.createServer(s, {
-            name: i.name,
-            flavorRef: i.flavorId,
-            bootVolumeId: i.bootVolumeId,
-            portIds: i.portIds,
-            networkIds: i.networkIds,
-            availabilityZone: i.availabilityZone ?? undefined,
-            keyName: i.keyName ?? undefined,
-            metadata: recoveryMetadata(i),
-        });
-        log(`booting ${i.name} (${serverId}) from the repaired volume ${i.bootVolumeId}`);
-        let outs: Outputs = { ...i, serverId, status: "BUILD", ipAddresses: [], movedVolumeIds: [] };
-        const partial = (e: unknown, step: string) => new PartialCreateError(`replacement server ${serverId}: ${step}: ${(e as Error).message}`, serverId, wire(outs));
-        try {
-            const server = await waitFor({
-                what: `server ${i.name} to become ACTIVE`,
-                poll: () => compute.getServer(s, serverId),
-                state: (x) => `${x.status}${x["OS-EXT-STS:task_state"] ? `/${x["OS-EXT-STS:task_state"]}` : ""}`,
-                done: (x) => x.status === "ACTIVE",
-                failed: (x) => (x.status === "ERROR" ? x.fault?.message ?? "Nova reports ERROR" : undefined),
-                timeoutSeconds: i.timeoutSeconds,
-                progress: log,
-            });
-            outs = { ...outs, status: server.status, ipAddresses: ips(server) };
-        } catch (e) {
-            throw partial(e, "boot");
-        }
-        try {
-            for (const volumeId of i.dataVolumeIds) {
-                await moveVolume(s, volumeId, i.brokenServerId, serverId, i.timeoutSeconds, log);
-                outs = { ...outs, movedVolumeIds: [...outs.movedVolumeIds, volumeId] };
-            }
-            // the clone is now a server's root: it loses DELETE ME (the VolumeClone removes the tags on destroy)
-            await blockStorage.updateVolume(s, i.bootVolumeId, { description: promotedDescription(i.incident, `root volume of ${i.name}, repaired copy of server ${i.brokenServerId}'s root`) });
-        } catch (e) {
-            throw partial(e, "moving the data volumes");
-        }
-        log(`${i.name} is ACTIVE at ${outs.ipAddresses.join(", ") || "(no address)"} with ${outs.movedVolumeIds.length} data volume(s)`);
-        return { id: serverId, outs: wire(outs) };
+        const leftover = await leftoverOf(s, i);
+        const serverId = leftover ? adopt(leftover, log) : await boot(s, i, log);
+        const outs: Outputs = { ...i, serverId, status: leftover?.status ?? "BUILD", ipAddresses: [], movedVolumeIds: [] };
+        const done = await finish(
+            s,
+            i,
+            outs,
+            log,
+            (e, step, o) => new PartialCreateError(`replacement server ${serverId}: ${step}: ${(e as Error).message}`, serverId, wire(o)),
+        );
+        return { id: serverId, outs: wire(done) };
     },
 
     async read(id, props, env) {
@@ -164,13 +245,29 @@ export const impl: StepImplementation = {
         const i = parse(Inputs, news, "ReplacementServer inputs");
         const log = progress("ReplacementServer", i);
         const s = await session(env, log);
-        if (o.name !== i.name) await s.request("compute", { what: `rename server ${id}`, method: "PUT", path: `/servers/${id}`, body: { server: { name: i.name } }, microversion: compute.COMPUTE_MICROVERSION });
-        const moved = [...o.movedVolumeIds];
-        for (const volumeId of i.dataVolumeIds.filter((v) => !moved.includes(v))) {
-            await moveVolume(s, volumeId, i.brokenServerId, id, i.timeoutSeconds, log);
-            moved.push(volumeId);
+        if (o.name !== i.name) await compute.renameServer(s, id, i.name);
+        const outs: Outputs = { ...o, ...i };
+        const pending = i.dataVolumeIds.filter((v) => !o.movedVolumeIds.includes(v));
+        // BUILD is what an interrupted create recorded (it never saw the server ACTIVE); ERROR, a refresh of one
+        if (!["BUILD", "ERROR"].includes(o.status) && !pending.length) return { outs: wire(outs) };
+        const server = await compute.getServer(s, id);
+        if (server.status === "ERROR") {
+            const what = pending.length ? `refusing to move data volume(s) ${pending.join(", ")} to it` : "it recovered nothing";
+            throw partialUpdate(
+                `replacement server ${server.name} (${id}) is in ERROR${server.fault?.message ? ` (${server.fault.message})` : ""}: ${what}; ` +
+                    `see \`openstack server show ${id}\`, then boot a new one with \`pulumi up --replace <urn of ${i.logicalName}>\` (a replacement in ERROR is deleted, never kept)`,
+                id,
+                { ...outs, status: server.status },
+                news,
+            );
         }
-        return { outs: wire({ ...o, ...i, movedVolumeIds: moved }) };
+        // data volumes move only off a server that is stopped
+        if (pending.length) await fenceServer(s, i.brokenServerId, i.timeoutSeconds, log);
+        if (o.status === "BUILD") log(`finishing the interrupted create of ${i.name} (${id}, ${server.status})`);
+        const done = await finish(s, i, outs, log, (e, step, x) =>
+            partialUpdate(`replacement server ${id}: ${step}: ${(e as Error).message}`, id, x, news),
+        );
+        return { outs: wire(done) };
     },
 
     async delete(id, props, env) {
@@ -181,13 +278,20 @@ export const impl: StepImplementation = {
         if (!server) return;
         // a server that never became ACTIVE recovered nothing: it is not kept, whatever `retain` says
         if (o.retain && server.status !== "ERROR") {
-            for (const key of [TAG_STACK, TAG_INCIDENT, TAG_RESOURCE]) await compute.deleteServerMetadataItem(s, id, key);
+            await untagServer(s, server);
             log(`kept server ${server.name} (${id}); recovery tags removed`);
             return;
         }
-        if (server.metadata[TAG_STACK] !== o.stack) throw new Error(`server ${id} is not tagged ${TAG_STACK}=${o.stack}; refusing to delete it`);
+        assertOwned(`server ${id}`, server.metadata, o.stack);
         await compute.deleteServer(s, id);
-        await waitFor({ what: `server ${server.name} to be deleted`, poll: () => compute.findServerById(s, id), state: (x) => x?.status ?? "gone", done: (x) => !x, timeoutSeconds: o.timeoutSeconds, progress: log });
+        await waitFor({
+            what: `server ${server.name} to be deleted`,
+            poll: () => compute.findServerById(s, id),
+            state: (x) => x?.status ?? "gone",
+            done: (x) => !x,
+            timeoutSeconds: o.timeoutSeconds,
+            progress: log,
+        });
         // the data volumes go back where they came from, if that server still exists
         if (await compute.findServerById(s, o.brokenServerId)) {
             for (const volumeId of o.movedVolumeIds) await moveVolume(s, volumeId, id, o.brokenServerId, o.timeoutSeconds, log);

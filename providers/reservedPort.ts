@@ -8,10 +8,22 @@
 // Either way the broken server is stopped first: never two servers on one IP.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { compute, network, waitFor, type Session } from "./openstack";
+import { compute, network, waitFor, type Session } from "../clients/openstack";
+import { assertOwned, fenceServer, portTags, untagPort } from "./ops";
 import {
-    checkInputs, deleteMeDescription, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription,
-    recoveryTags, session, Tagging, TAG_STACK, wire, withoutRecoveryTags,
+    checkInputs,
+    deleteMeDescription,
+    diffBy,
+    MODULE,
+    parse,
+    PartialCreateError,
+    progress,
+    promotedDescription,
+    recoveryTags,
+    session,
+    Tagging,
+    wire,
+    withoutRecoveryTags,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -39,12 +51,18 @@ const Outputs = Inputs.extend({
     previousDeviceId: z.string(),
     previousDeviceOwner: z.string(),
     fenced: z.boolean(),
+    /** what the inputs asked for, where the record says otherwise (a takeover re-reserved in a port of
+     *  our own is recorded as mode create with the new port): Diff compares these, not the record */
+    inputMode: z.enum(["takeover", "create"]).nullish(),
+    inputPortId: z.string().nullish(),
 });
 type Outputs = z.infer<typeof Outputs>;
 
 export interface ReservedPortArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
+    /** the id of the broken server this chain recovers (the recovery-source tag) */
+    source?: pulumi.Input<string>;
     mode: pulumi.Input<"takeover" | "create">;
     brokenServerId: pulumi.Input<string>;
     portId?: pulumi.Input<string>;
@@ -65,32 +83,21 @@ export class ReservedPort extends pulumi.dynamic.Resource {
         super(
             new StepProvider("reservedPort"),
             name,
-            { ipAddresses: undefined, previousDeviceId: undefined, previousDeviceOwner: undefined, fenced: undefined, macAddress: undefined, ...args, portId: args.portId, logicalName: name },
+            {
+                ipAddresses: undefined,
+                previousDeviceId: undefined,
+                previousDeviceOwner: undefined,
+                fenced: undefined,
+                macAddress: undefined,
+                ...args,
+                portId: args.portId,
+                logicalName: name,
+            },
             opts,
             MODULE,
             "ReservedPort",
         );
     }
-}
-
-/** Stop a server and wait for SHUTOFF; a server already stopped or gone is fine. */
-export async function fenceServer(s: Session, serverId: string, timeoutSeconds: number, log: (m: string) => void): Promise<boolean> {
-    const server = await compute.findServerById(s, serverId);
-    if (!server) return false;
-    if (server.status !== "SHUTOFF") {
-        log(`stopping the broken server ${server.name} (${server.status}) so it cannot hold the address`);
-        await compute.stopServer(s, serverId);
-    }
-    await waitFor({
-        what: `server ${server.name} to stop`,
-        poll: () => compute.getServer(s, serverId),
-        state: (x) => `${x.status}${x["OS-EXT-STS:task_state"] ? `/${x["OS-EXT-STS:task_state"]}` : ""}`,
-        // a server in ERROR on a dead host does not run: it cannot answer on the address either
-        done: (x) => x.status === "SHUTOFF" || (x.status === "ERROR" && !x["OS-EXT-STS:task_state"]),
-        timeoutSeconds,
-        progress: log,
-    });
-    return true;
 }
 
 /** A port of our own holding the address(es): created, then tagged; an untagged one is reported with its id. */
@@ -101,8 +108,20 @@ async function reserveInNewPort(
     log: (m: string) => void,
     request: Omit<network.CreatePortRequest, "description">,
 ): Promise<{ id: string; outs: Record<string, unknown> }> {
-    const port = await network.createPort(s, { ...request, description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`) });
-    const outs: Outputs = { ...i, mode: "create", portId: port.id, ipAddresses: port.fixed_ips.map((f) => f.ip_address), macAddress: port.mac_address, ...previous };
+    const port = await network.createPort(s, {
+        ...request,
+        description: deleteMeDescription(i.incident, `address kept for the replacement of server ${i.brokenServerId}`),
+    });
+    const outs: Outputs = {
+        ...i,
+        mode: "create",
+        portId: port.id,
+        ipAddresses: port.fixed_ips.map((f) => f.ip_address),
+        macAddress: port.mac_address,
+        ...previous,
+        inputMode: i.mode,
+        inputPortId: i.portId,
+    };
     try {
         await network.replacePortTags(s, port.id, recoveryTags(i));
     } catch (e) {
@@ -129,20 +148,37 @@ async function giveBack(s: Session, deviceId: string, o: Outputs, log: (m: strin
         timeoutSeconds: o.timeoutSeconds,
         progress: log,
     });
-    log(`port ${o.portId} (${o.ipAddresses.join(", ")}) given back to ${server.name} (${server.status}${server.status === "SHUTOFF" ? `: start it with \`openstack server start ${server.id}\`` : ""})`);
+    log(
+        `port ${o.portId} (${o.ipAddresses.join(", ")}) given back to ${server.name} (${server.status}${server.status === "SHUTOFF" ? `: start it with \`openstack server start ${server.id}\`` : ""})`,
+    );
 }
 
 export const impl: StepImplementation = {
     async check(_olds, news) {
         const r = checkInputs(Inputs, news);
         if (r.failures?.length) return r;
-        if (news.mode === "takeover" && !news.portId) return { inputs: news, failures: [{ property: "portId", reason: "takeover needs the broken server's port id" }] };
-        if (news.mode === "create" && !news.networkId) return { inputs: news, failures: [{ property: "networkId", reason: "create needs the network of the address to keep" }] };
+        if (news.mode === "takeover" && !news.portId)
+            return { inputs: news, failures: [{ property: "portId", reason: "takeover needs the broken server's port id" }] };
+        if (news.mode === "create" && !news.networkId)
+            return { inputs: news, failures: [{ property: "networkId", reason: "create needs the network of the address to keep" }] };
         return r;
     },
 
     async diff(_id, olds, news) {
-        return diffBy(olds, news, { replaceOn: ["mode", "portId", "networkId", "fixedIps", "brokenServerId"], updateOn: ["retain", "fence", "timeoutSeconds"], deleteBeforeReplace: true });
+        // olds are the recorded outputs: compare what the inputs asked for, or a takeover whose port
+        // Nova deleted (re-reserved in a new port, recorded as mode create) would be replaced on every up
+        // (states from before inputMode: a port reserved in create mode had no input portId either)
+        const legacyCreate = !olds.inputMode && olds.mode === "create" && !olds.previousDeviceId;
+        const asked = {
+            ...olds,
+            mode: olds.inputMode ?? olds.mode,
+            portId: olds.inputMode || legacyCreate ? olds.inputPortId : olds.portId,
+        };
+        return diffBy(asked, news, {
+            replaceOn: ["mode", "portId", "networkId", "fixedIps", "brokenServerId"],
+            updateOn: ["retain", "fence", "timeoutSeconds"],
+            deleteBeforeReplace: true,
+        });
     },
 
     async create(raw, env) {
@@ -153,7 +189,9 @@ export const impl: StepImplementation = {
         if (i.mode === "takeover") {
             const before = await network.getPort(s, i.portId!);
             if (before.device_id && before.device_id !== i.brokenServerId) {
-                throw new Error(`port ${before.id} belongs to server ${before.device_id}, not to the broken server ${i.brokenServerId}: refusing to take it`);
+                throw new Error(
+                    `port ${before.id} belongs to server ${before.device_id}, not to the broken server ${i.brokenServerId}: refusing to take it`,
+                );
             }
             // Nova must let go of the port (its virtual interface record blocks any other server
             // from using it); it keeps a port created outside Nova and deletes one it created.
@@ -170,12 +208,20 @@ export const impl: StepImplementation = {
             if (after) {
                 await network.replacePortTags(s, after.id, [...withoutRecoveryTags(after.tags), ...recoveryTags(i)]);
                 log(`released port ${after.id} (${after.fixed_ips.map((f) => f.ip_address).join(", ")}) from the broken server`);
-                const outs: Outputs = { ...i, portId: after.id, ipAddresses: after.fixed_ips.map((f) => f.ip_address), macAddress: after.mac_address, ...previous };
+                const outs: Outputs = {
+                    ...i,
+                    portId: after.id,
+                    ipAddresses: after.fixed_ips.map((f) => f.ip_address),
+                    macAddress: after.mac_address,
+                    ...previous,
+                };
                 return { id: after.id, outs: wire(outs) };
             }
             // Nova had created that port and deleted it on detach: the address is free for a
             // moment; take it back at once with the same address and MAC, in a port of our own.
-            log(`Nova deleted port ${before.id} on detach (it had created it); reserving ${before.fixed_ips.map((f) => f.ip_address).join(", ")} again`);
+            log(
+                `Nova deleted port ${before.id} on detach (it had created it); reserving ${before.fixed_ips.map((f) => f.ip_address).join(", ")} again`,
+            );
             return reserveInNewPort(s, i, previous, log, {
                 name: before.name || i.logicalName,
                 networkId: before.network_id,
@@ -184,7 +230,11 @@ export const impl: StepImplementation = {
                 securityGroups: before.security_groups,
             });
         }
-        return reserveInNewPort(s, i, { previousDeviceId: "", previousDeviceOwner: "", fenced }, log, { name: i.logicalName, networkId: i.networkId!, fixedIps: i.fixedIps });
+        return reserveInNewPort(s, i, { previousDeviceId: "", previousDeviceOwner: "", fenced }, log, {
+            name: i.logicalName,
+            networkId: i.networkId!,
+            fixedIps: i.fixedIps,
+        });
     },
 
     async read(id, props, env) {
@@ -207,17 +257,23 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         const p = await network.findPort(s, id);
         if (!p) return;
-        const untag = () => network.replacePortTags(s, id, withoutRecoveryTags(p.tags));
+        const untag = () => untagPort(s, p);
         if (o.mode === "takeover" || o.retain) {
             // a taken-over port was never ours to delete; a retained one is promoted
             await untag();
-            if (o.mode === "create") await network.updatePort(s, id, { description: promotedDescription(o.incident, `address kept for the replacement of server ${o.brokenServerId}`) });
+            if (o.mode === "create")
+                await network.updatePort(s, id, {
+                    description: promotedDescription(o.incident, `address kept for the replacement of server ${o.brokenServerId}`),
+                });
             log(`kept port ${id} (${o.ipAddresses.join(", ")}); recovery tags removed`);
             await giveBack(s, p.device_id, o, log);
             return;
         }
-        if (!p.tags.includes(`${TAG_STACK}=${o.stack}`)) throw new Error(`port ${id} is not tagged ${TAG_STACK}=${o.stack}; refusing to delete it`);
-        if (p.device_id) throw new Error(`port ${id} is in use by ${p.device_owner} ${p.device_id}; refusing to delete it (set retain, or delete that server first)`);
+        assertOwned(`port ${id}`, portTags(p), o.stack);
+        if (p.device_id)
+            throw new Error(
+                `port ${id} is in use by ${p.device_owner} ${p.device_id}; refusing to delete it (set retain, or delete that server first)`,
+            );
         await network.deletePort(s, id);
         log(`deleted port ${id}`);
     },

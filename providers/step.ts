@@ -1,8 +1,8 @@
 // What every runbook step shares: input validation that tolerates preview's unknowns, the tag
-// contract (DESIGN.md section 4), progress messages, and half-done creates reported with their id.
+// contract (tags.ts, ARCHITECTURE.md), progress messages, and half-done creates reported with their id.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { connect, type Session } from "./openstack";
+import { connect, type Session } from "../clients/openstack";
 import type { StepEnvironment } from "./stub";
 
 /** The engine's wire value for "not known until apply" (sdk/nodejs/runtime/rpc.ts unknownValue). */
@@ -39,47 +39,22 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, what: stri
     return r.data;
 }
 
-/** Inputs every step carries: who made it, for which incident. */
-export const Tagging = z.object({
-    /** the incident id, e.g. INC1234 */
-    incident: z.string().min(1),
-    /** <organization>/<project>/<stack>: the stack that owns what this step creates */
-    stack: z.string().min(1),
-    /** the resource's logical name in the stack, so a leftover can be matched to it */
-    logicalName: z.string().min(1),
-});
-export type Tagging = z.infer<typeof Tagging>;
-
-export const TAG_STACK = "recovery-stack";
-export const TAG_INCIDENT = "recovery-incident";
-export const TAG_RESOURCE = "recovery-resource";
-
-/** Metadata every created thing carries; the sweep and the cleanup select on these, never on names. */
-export function recoveryMetadata(t: Tagging): Record<string, string> {
-    return { [TAG_STACK]: t.stack, [TAG_INCIDENT]: t.incident, [TAG_RESOURCE]: t.logicalName };
-}
-
-/** Neutron tags are strings, not pairs. */
-export function recoveryTags(t: Tagging): string[] {
-    return Object.entries(recoveryMetadata(t)).map(([k, v]) => `${k}=${v}`);
-}
-
-/** The same tags with the recovery ones removed: what a port keeps when the stack lets go of it. */
-export function withoutRecoveryTags(tags: string[]): string[] {
-    return tags.filter((t) => !t.startsWith("recovery-"));
-}
-
-/** The runbook's marker for temporary things: `inc1234 DELETE ME`. */
-export function deleteMeDescription(incident: string, what: string): string {
-    return `${incident} DELETE ME: ${what}`;
-}
-
-export const isDeleteMe = (description: string | null | undefined): boolean => /\bDELETE ME\b/.test(description ?? "");
-
-/** A description with the DELETE ME marker removed, for things promoted to keep. */
-export function promotedDescription(incident: string, what: string): string {
-    return `${incident}: ${what}`;
-}
+// The tag contract lives in tags.ts; re-exported here because every step uses both.
+export {
+    deleteMeDescription,
+    isDeleteMe,
+    madeByThisStep,
+    promotedDescription,
+    RECOVERY_KEYS,
+    recoveryMetadata,
+    recoveryTags,
+    TAG_INCIDENT,
+    TAG_RESOURCE,
+    TAG_SOURCE,
+    TAG_STACK,
+    Tagging,
+    withoutRecoveryTags,
+} from "./tags";
 
 /** Progress for long waits: shown under the resource by `pulumi up` (pulumi/pulumi#18253). */
 export function progress(step: string, t: { logicalName: string }): (message: string) => void {
@@ -96,10 +71,30 @@ export function session(env: StepEnvironment, log: (m: string) => void): Promise
  * later destroy removes it instead of leaking it (sdk/nodejs/cmd/dynamic-provider grpcResponseFromError).
  */
 export class PartialCreateError extends Error {
-    constructor(message: string, readonly id: string, readonly properties: Record<string, unknown>, readonly reasons: string[] = [message]) {
+    constructor(
+        message: string,
+        readonly id: string,
+        readonly properties: Record<string, unknown>,
+        readonly reasons: string[] = [message],
+    ) {
         super(message);
         this.name = "PartialCreateError";
     }
+}
+
+/**
+ * The engine sends Update to a resource recorded with initErrors (a create that stopped part-way) on
+ * the next `up`, even when Diff sees no change (step_generator.go continueStepsFromDiff): an update
+ * that finishes such a create and stops part-way again is reported the same way, so the engine
+ * records how far it got. Its properties carry __provider from the inputs, as create's do.
+ */
+export function partialUpdate(
+    message: string,
+    id: string,
+    outs: Record<string, unknown>,
+    news: Record<string, unknown>,
+): PartialCreateError {
+    return new PartialCreateError(message, id, { ...wire(outs), __provider: news.__provider });
 }
 
 /** Outputs must never hold undefined or BigInt: Struct encoding throws and the resource would leak. */

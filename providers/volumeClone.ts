@@ -3,11 +3,22 @@
 // The clone is crash-consistent, like Ceph RBD and LVM clones of an in-use volume.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { releaseFromServer } from "./helperAttachment";
-import { blockStorage, waitFor, type Session } from "./openstack";
+import { blockStorage, waitFor, type Session } from "../clients/openstack";
+import { assertOwned, deleteVolumeAndWait, releaseFromServer, untagVolume } from "./ops";
 import {
-    checkInputs, deleteMeDescription, diffBy, MODULE, parse, PartialCreateError, progress, promotedDescription,
-    recoveryMetadata, session, Tagging, TAG_INCIDENT, TAG_RESOURCE, TAG_STACK, wire,
+    checkInputs,
+    deleteMeDescription,
+    diffBy,
+    MODULE,
+    parse,
+    PartialCreateError,
+    partialUpdate,
+    progress,
+    promotedDescription,
+    recoveryMetadata,
+    session,
+    Tagging,
+    wire,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -32,6 +43,8 @@ type Outputs = z.infer<typeof Outputs>;
 export interface VolumeCloneArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;
+    /** the id of the broken server this chain recovers (the recovery-source tag) */
+    source?: pulumi.Input<string>;
     /** the volume to copy; it is only read */
     sourceVolumeId: pulumi.Input<string>;
     name: pulumi.Input<string>;
@@ -52,11 +65,50 @@ export class VolumeClone extends pulumi.dynamic.Resource {
     declare readonly status: pulumi.Output<string>;
 
     constructor(name: string, args: VolumeCloneArgs, opts?: pulumi.CustomResourceOptions) {
-        super(new StepProvider("volumeClone"), name, { volumeId: undefined, status: undefined, ...args, size: args.size, logicalName: name }, opts, MODULE, "VolumeClone");
+        super(
+            new StepProvider("volumeClone"),
+            name,
+            { volumeId: undefined, status: undefined, ...args, size: args.size, logicalName: name },
+            opts,
+            MODULE,
+            "VolumeClone",
+        );
     }
 }
 
 const what = (i: Inputs) => `clone of volume ${i.sourceVolumeId}`;
+
+const outputsOf = (i: Inputs, v: blockStorage.Volume): Outputs => ({ ...i, volumeId: v.id, size: v.size, status: v.status });
+
+/** Cinder's states while it still copies the source (an `available` clone may be attached later). */
+const cloning = (status: string) => status === "creating" || status === "downloading";
+
+/** Wait until Cinder has finished the copy; `partial` reports the volume as last seen. */
+async function waitAvailable(
+    s: Session,
+    i: Inputs,
+    id: string,
+    log: (m: string) => void,
+    partial: (e: unknown, last: blockStorage.Volume | undefined) => Error,
+): Promise<blockStorage.Volume> {
+    let last: blockStorage.Volume | undefined;
+    try {
+        return await waitFor({
+            what: `volume ${id} (${what(i)}) to become available`,
+            poll: async () => (last = await blockStorage.getVolume(s, id)),
+            state: (v) => v.status,
+            done: (v) => v.status === "available",
+            failed: (v) =>
+                v.status.startsWith("error")
+                    ? `Cinder could not clone ${i.sourceVolumeId}; see the cinder-volume log, then make a new clone with \`pulumi up --replace <urn of ${i.logicalName}>\``
+                    : undefined,
+            timeoutSeconds: i.timeoutSeconds,
+            progress: log,
+        });
+    } catch (e) {
+        throw partial(e, last);
+    }
+}
 
 export const impl: StepImplementation = {
     async check(_olds, news) {
@@ -65,7 +117,10 @@ export const impl: StepImplementation = {
 
     async diff(_id, olds, news) {
         // a different source, size, type or zone is a different clone (Cinder cannot change them in place)
-        return diffBy(olds, news, { replaceOn: ["sourceVolumeId", "size", "availabilityZone", "volumeType", "incident", "stack"], updateOn: ["name", "retain", "helperServerId", "timeoutSeconds"] });
+        return diffBy(olds, news, {
+            replaceOn: ["sourceVolumeId", "size", "availabilityZone", "volumeType", "incident", "stack"],
+            updateOn: ["name", "retain", "helperServerId", "timeoutSeconds"],
+        });
     },
 
     async create(raw, env) {
@@ -93,21 +148,14 @@ export const impl: StepImplementation = {
             log(`cloning volume ${source.id} (${source.size} GiB, ${source.status}) into ${volume.id}`);
         }
         const id = volume!.id;
-        const outs = (v: blockStorage.Volume): Outputs => ({ ...i, volumeId: v.id, size: v.size, status: v.status });
-        try {
-            volume = await waitFor({
-                what: `volume ${id} (${what(i)}) to become available`,
-                poll: () => blockStorage.getVolume(s, id),
-                state: (v) => v.status,
-                done: (v) => v.status === "available",
-                failed: (v) => (v.status.startsWith("error") ? `Cinder could not clone ${i.sourceVolumeId}; see the cinder-volume log` : undefined),
-                timeoutSeconds: i.timeoutSeconds,
-                progress: log,
-            });
-        } catch (e) {
-            throw new PartialCreateError(`volume clone ${id}: ${(e as Error).message}`, id, wire(outs(volume!)));
-        }
-        return { id, outs: wire(outs(volume!)) };
+        const done = await waitAvailable(
+            s,
+            i,
+            id,
+            log,
+            (e, v) => new PartialCreateError(`volume clone ${id}: ${(e as Error).message}`, id, wire(outputsOf(i, v ?? volume!))),
+        );
+        return { id, outs: wire(outputsOf(i, done)) };
     },
 
     async read(id, props, env) {
@@ -121,9 +169,16 @@ export const impl: StepImplementation = {
     async update(id, olds, news, env) {
         const o = parse(Outputs, olds, "VolumeClone state");
         const i = parse(Inputs, news, "VolumeClone inputs");
-        const s = await session(env, progress("VolumeClone", i));
+        const log = progress("VolumeClone", i);
+        const s = await session(env, log);
         if (o.name !== i.name) await blockStorage.updateVolume(s, id, { name: i.name });
-        return { outs: wire({ ...o, ...i }) };
+        // a create that stopped while Cinder was still copying (or in error): finish it, or say why not
+        if (!cloning(o.status) && !o.status.startsWith("error")) return { outs: wire({ ...o, ...i }) };
+        log(`finishing the interrupted clone ${id} (${o.status})`);
+        const done = await waitAvailable(s, i, id, log, (e, v) =>
+            partialUpdate(`volume clone ${id}: ${(e as Error).message}`, id, v ? outputsOf(i, v) : { ...o, ...i }, news),
+        );
+        return { outs: wire(outputsOf(i, done)) };
     },
 
     async delete(id, props, env) {
@@ -132,40 +187,26 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         let v = await blockStorage.findVolume(s, id);
         if (!v) return; // already gone: destroy can always finish
-        if (v.metadata[TAG_STACK] !== o.stack) {
-            // never delete what this stack did not create and tag
-            throw new Error(`volume ${id} is not tagged ${TAG_STACK}=${o.stack} (it has ${JSON.stringify(v.metadata)}); refusing to delete or change it`);
-        }
+        assertOwned(`volume ${id}`, v.metadata, o.stack); // never delete what this stack did not create and tag
         if (o.retain) {
             await blockStorage.updateVolume(s, id, { description: promotedDescription(o.incident, `${what(o)}, kept by the recovery`) });
-            for (const key of [TAG_STACK, TAG_INCIDENT, TAG_RESOURCE]) await blockStorage.deleteVolumeMetadataKey(s, id, key);
+            await untagVolume(s, v);
             log(`kept volume ${id}: DELETE ME and the recovery tags removed`);
             return;
         }
         // our own attachment to the helper whose record was lost: released (never one to another server)
         if (o.helperServerId && v.attachments.length && v.attachments.every((a) => a.server_id === o.helperServerId)) {
-            log(`volume ${id} is still attached to the helper ${o.helperServerId} (no attachment in the state: an interrupted run); detaching it`);
+            log(
+                `volume ${id} is still attached to the helper ${o.helperServerId} (no attachment in the state: an interrupted run); detaching it`,
+            );
             await releaseFromServer(s, id, o.helperServerId, o.timeoutSeconds, log);
             v = await blockStorage.getVolume(s, id);
         }
         if (v.attachments.length) {
-            throw new Error(`volume ${id} is attached to server ${v.attachments.map((a) => a.server_id).join(", ")}; refusing to delete it (detach it first, or set retain)`);
+            throw new Error(
+                `volume ${id} is attached to server ${v.attachments.map((a) => a.server_id).join(", ")}; refusing to delete it (detach it first, or set retain)`,
+            );
         }
         await deleteVolumeAndWait(s, id, o.timeoutSeconds, log);
     },
 };
-
-/** Delete a volume and wait until Cinder has (Cinder deletes asynchronously; a quota or a re-run must see it gone). */
-export async function deleteVolumeAndWait(s: Session, id: string, timeoutSeconds: number, log: (m: string) => void): Promise<void> {
-    await blockStorage.deleteVolume(s, id);
-    await waitFor({
-        what: `volume ${id} to be deleted`,
-        poll: () => blockStorage.findVolume(s, id),
-        state: (x) => x?.status ?? "gone",
-        done: (x) => x === undefined,
-        failed: (x) => (x?.status === "error_deleting" ? "Cinder could not delete it" : undefined),
-        timeoutSeconds,
-        progress: log,
-    });
-    log(`deleted volume ${id}`);
-}

@@ -1,11 +1,14 @@
 // The stack program: read the config, look at the broken server (reads only, so this runs at
-// preview too and every config problem stops the run before anything changes), pick the recipe,
-// and export what the operator checks afterwards.
+// preview too and every config problem stops the run before anything changes), let the registry's
+// recipe that fits (or the one the config forces) plan and build its chain, and export what the
+// operator checks afterwards. It knows no recipe by name (recipes/registry.ts).
 import * as pulumi from "@pulumi/pulumi";
-import { connect } from "../providers/openstack";
-import { bootsReplacement, VolumeBackedRecovery } from "../recipes/volumeBacked";
-import { ConfigError, parseConfig, type RecoveryConfig } from "./config";
-import { discover, type Incident } from "./discover";
+import { connect } from "../clients/openstack";
+import { LeftoverSweep } from "../providers/leftoverSweep";
+import { chainName } from "../providers/tags";
+import type { ServerFacts } from "../recipes/recipe";
+import { ConfigError, parseCommon, parseConfig } from "./config";
+import { chooseRecipe, discover } from "./discover";
 import { postRecoveryCheck } from "./verify";
 
 /** Config problems are the operator's to fix: print the message, not a stack trace. */
@@ -14,63 +17,49 @@ async function operatorErrors<T>(f: () => Promise<T>): Promise<T> {
         return await f();
     } catch (e) {
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
-        if (e instanceof Error && /^(AuthConfigError|ResourceNotFoundError|AmbiguousNameError)$/.test(e.name)) throw new pulumi.RunError(e.message);
+        if (e instanceof Error && /^(AuthConfigError|ResourceNotFoundError|AmbiguousNameError)$/.test(e.name))
+            throw new pulumi.RunError(e.message);
         throw e;
     }
 }
 
 export async function main(): Promise<Record<string, unknown>> {
     const raw = (key: string) => pulumi.runtime.getConfig(key);
-    const config = await operatorErrors(async () => parseConfig(raw));
+    const keys = Object.keys(pulumi.runtime.allConfig());
     const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
-    const incident = await operatorErrors(async () => discover(await connect(raw, (m) => pulumi.log.debug(m)), config, stack));
-    pulumi.log.info(describe(incident));
-    if (!incident.volumeBacked) {
-        throw new pulumi.RunError(`${incident.broken.name} boots from local (ephemeral) disk: the ephemeral strategy (runbook 000 A) is not built yet; use the runbook by hand`);
-    }
-    const args = volumeBackedArgs(config, incident, stack);
-    const recovery = new VolumeBackedRecovery(config.incident, args);
-    const check = config.verify
-        ? postRecoveryCheck({
-              incident: config.incident,
-              command: config.verify.command,
-              serverId: recovery.serverId,
-              serverName: args.replacement.name,
-              ipAddresses: recovery.ipAddresses,
-              repairedVolumeId: recovery.cloneVolumeId,
-          }, { dependsOn: [recovery] })
-        : undefined;
+    const { config, facts, recipe, prepared } = await operatorErrors(async () => {
+        const common = parseCommon(raw, keys);
+        const session = await connect(raw, (m) => pulumi.log.debug(m));
+        const facts = await discover(session, common, stack);
+        const { recipe, why } = chooseRecipe(common.strategy, facts);
+        const config = parseConfig(raw, keys, recipe.strategy);
+        pulumi.log.info(`${describe(facts)}; ${why}`);
+        return { config, facts, recipe, prepared: await recipe.prepare({ session, stack, facts }, config) };
+    });
+    pulumi.log.info(`${recipe.strategy}: ${prepared.describe}`);
+
+    // one per stack, waited for by every chain: destroy deletes it last, and it sweeps then
+    const sweepName = `${config.incident}-sweep`;
+    const sweep = new LeftoverSweep(sweepName, { incident: config.incident, stack });
+    const built = prepared.build(chainName(config.incident, facts.broken.name), { sweep: { resource: sweep, name: sweepName } });
+    const target = built.verifyTarget;
+    const check =
+        config.verify && target
+            ? postRecoveryCheck({ incident: config.incident, command: config.verify.command, ...target }, { dependsOn: [built.component] })
+            : undefined;
     return {
-        strategy: "volume-backed",
-        brokenServer: { id: incident.broken.id, name: incident.broken.name },
-        repairedVolumeId: recovery.cloneVolumeId,
-        repairSummary: recovery.repairSummary,
-        repairReport: recovery.repairReport,
-        // nothing boots in report mode or with replacement.boot false: no server outputs then
-        ...(bootsReplacement(args) ? { newServerId: recovery.serverId, newServerIps: recovery.ipAddresses } : {}),
-        retained: recovery.retained,
+        strategy: recipe.strategy,
+        brokenServer: { id: facts.broken.id, name: facts.broken.name },
+        ...built.outputs,
+        retained: built.retained,
         ...(check ? { verifyOutput: check.stdout } : {}),
     };
 }
 
-export function volumeBackedArgs(c: RecoveryConfig, i: Incident, stack: string): ConstructorParameters<typeof VolumeBackedRecovery>[1] {
-    const root = i.rootVolume!;
-    return {
-        incident: c.incident,
-        stack,
-        brokenServer: { id: i.broken.id, name: i.broken.name, availabilityZone: i.broken["OS-EXT-AZ:availability_zone"] ?? undefined, flavorId: i.flavorId, keyName: c.replacement.keyName },
-        rootVolume: { id: root.id, size: root.size, volumeType: root.volume_type ?? undefined, availabilityZone: root.availability_zone ?? undefined },
-        helper: { serverId: i.helper.id, address: i.helperAddress, port: c.helper.sshPort, user: c.helper.sshUser, privateKeyFile: c.helper.sshKeyFile, hostKey: c.helper.hostKey, byIdDir: c.helper.byIdDir },
-        repair: c.repair,
-        keepIp: i.keepIp.mode === "takeover" ? { mode: "takeover", portIds: i.keepIp.ports.map((p) => p.id) } : i.keepIp,
-        replacement: { name: c.replacement.name ?? `${i.broken.name}-recovered`, boot: c.replacement.boot, dataVolumeIds: c.replacement.moveDataVolumes ? i.dataVolumes.map((v) => v.id) : [] },
-        retain: c.retain,
-        timeouts: c.timeouts,
-    };
-}
-
-function describe(i: Incident): string {
-    const addrs = i.ports.map((p) => `${p.id} (${p.fixed_ips.map((f) => f.ip_address).join(", ")})`).join(", ") || "none";
-    return `${i.broken.name} (${i.broken.id}, ${i.broken.status}) is ${i.volumeBacked ? `volume-backed: root volume ${i.rootVolume?.id} (${i.rootVolume?.size} GiB)` : "ephemeral"}; ` +
-        `${i.dataVolumes.length} data volume(s); ports ${addrs}; helper ${i.helper.name} at ${i.helperAddress}`;
+function describe(f: ServerFacts): string {
+    const addrs = f.ports.map((p) => `${p.id} (${p.fixed_ips.map((x) => x.ip_address).join(", ")})`).join(", ") || "none";
+    return (
+        `${f.broken.name} (${f.broken.id}, ${f.broken.status}) is ${f.volumeBacked ? `volume-backed: root volume ${f.rootVolume?.id} (${f.rootVolume?.size} GiB)` : "ephemeral"}; ` +
+        `${f.dataVolumes.length} data volume(s); ports ${addrs}`
+    );
 }

@@ -4,6 +4,7 @@
 // shows in `pulumi up`, a non-zero exit fails the up, and a new replacement server runs it again.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { projectRoot } from "../clients/projectRoot";
 
 export interface VerifyArgs {
     incident: string;
@@ -28,10 +29,16 @@ export function verifyEnvironment(a: Omit<VerifyArgs, "command">): pulumi.Output
 }
 
 export function postRecoveryCheck(a: VerifyArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
-    return new command.local.Command(`${a.incident}-verify`, {
-        create: a.command,
-        environment: verifyEnvironment(a),
-        // a replacement server (a new id) is checked again; the same server is not re-checked on every up
-        triggers: [a.serverId],
-    }, opts);
+    return new command.local.Command(
+        `${a.incident}-verify`,
+        {
+            create: a.command,
+            // relative paths in the check are relative to the directory of Pulumi.yaml, not stacks/ (the CLI's cwd)
+            dir: projectRoot(),
+            environment: verifyEnvironment(a),
+            // a replacement server (a new id) is checked again; the same server is not re-checked on every up
+            triggers: [a.serverId],
+        },
+        opts,
+    );
 }

@@ -1,23 +1,52 @@
 #!/usr/bin/env bash
 # The demo with a real Pulumi CLI: the same commands an operator runs (README "An incident").
+# Arguments as `npm run demo`'s, [--recipe NAME] [SERVER | --host HOST], read by the same parser
+# (test/support/demoArgs.ts): they become `pulumi config set server` and `pulumi config set strategy`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rc=0
+target=$(node test/run-ts.js test/demo.ts --print-target "$@") || rc=$?
+case $rc in
+  0) ;;
+  10) exit 0 ;; # --help: the usage is printed
+  *) exit "$rc" ;;
+esac
+server=$(sed -n 1p <<<"$target")
+recipe=$(sed -n 2p <<<"$target")
+stack="demo-${server//[^A-Za-z0-9_.-]/-}"
+node test/run-ts.js test/demo.ts --ensure-seed # seeds only when never seeded, or web-1 is not as seeded
 export PULUMI_BACKEND_URL="file://$PWD/.lab/pulumi-state" PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-lab-demo}"
 export OS_CLIENT_CONFIG_FILE="$PWD/.lab/clouds.yaml"
 mkdir -p .lab/pulumi-state
+work=$(mktemp -d "${TMPDIR:-/tmp}/osr-demo-XXXXXX")
+trap 'rm -rf "$work"' EXIT
 helper_ip=$(OS_CLOUD=lab-member openstack server show snap-mounter -f json -c addresses | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).addresses; console.log(Object.values(a)[0][0])')
 host_key=$(awk -v ip="$helper_ip" '$1==ip {print $2" "$3}' .lab/known_hosts)
-pulumi stack select --create demo-web-1
+echo
+echo "Rehearsing the recovery of $server with recipe $recipe (stack $stack)"
+[ "$server" = web-1 ] || echo "The demo has web-1's config (helper, verify); for $server it sets server $server and lets the stack's preview decide."
+pulumi stack select --create "$stack"
 pulumi config set openstack:cloud lab-member
 pulumi config set incident INC0042
-pulumi config set server web-1
+pulumi config set server "$server"
+pulumi config set strategy "$recipe"
 pulumi config set --path helper.server snap-mounter
 pulumi config set --path helper.sshKeyFile "$PWD/.lab/keys/snap-mounter_ed25519"
 pulumi config set --path helper.hostKey "$host_key"
 # the operator's own check once the replacement is up (as LAB_VERIFY in test/support/incident.ts)
 pulumi config set verify 'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"'
-pulumi preview --diff
-pulumi up --yes
-pulumi stack output --json
+if ! pulumi preview --diff; then
+  echo >&2
+  echo "The stack's preview refused $server (its error above; nothing was changed)." >&2
+  pulumi stack rm --yes "$stack" >/dev/null || true
+  exit 1
+fi
+pulumi up --yes 2>&1 | tee "$work/up.log"
+pulumi stack output --json | tee "$work/outputs.json"
+# what up recovered, read now (the replacement's status before destroy), shown at the end
+node test/run-ts.js test/demo.ts --summary "$work/outputs.json" "$work/up.log" "$server" >"$work/summary.txt"
 pulumi destroy --yes
-pulumi stack rm --yes demo-web-1
+pulumi stack rm --yes "$stack"
+echo
+echo "Summary (stack $stack)"
+cat "$work/summary.txt"

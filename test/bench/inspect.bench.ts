@@ -4,9 +4,9 @@
 // side by side in one process against the lab cloud, alternating, and the result is a ratio.
 // Nothing here asserts a time: `npm run bench` prints the table.
 import { execFileSync } from "child_process";
-import { connect } from "../../providers/openstack";
-import { Session } from "../../providers/openstack/session";
-import { resolveAuth } from "../../providers/openstack/credentials";
+import { connect } from "../../clients/openstack";
+import { Session } from "../../clients/openstack/session";
+import { resolveAuth } from "../../clients/openstack/credentials";
 import { parseConfig } from "../../stacks/config";
 import { discover } from "../../stacks/discover";
 import { CLOUDS_YAML, requireLab } from "../support/lab";
@@ -15,7 +15,10 @@ jest.setTimeout(15 * 60_000);
 const ROUNDS = 3;
 
 function cli(...args: string[]): string {
-    return execFileSync("openstack", ["--os-cloud", "lab-member", ...args, "-f", "json"], { env: { ...process.env, OS_CLIENT_CONFIG_FILE: CLOUDS_YAML, PYTHONWARNINGS: "ignore" }, encoding: "utf8" });
+    return execFileSync("openstack", ["--os-cloud", "lab-member", ...args, "-f", "json"], {
+        env: { ...process.env, OS_CLIENT_CONFIG_FILE: CLOUDS_YAML, PYTHONWARNINGS: "ignore" },
+        encoding: "utf8",
+    });
 }
 
 /** The runbook's reads (000 B step 2, 002), one CLI call each. */
@@ -29,7 +32,14 @@ function inspectWithCli(): void {
 }
 
 async function inspectWithClient(): Promise<void> {
-    const config = parseConfig((k) => ({ "openstack-recovery:incident": "INC0001", "openstack-recovery:server": "web-1", "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter" }) })[k]);
+    const config = parseConfig(
+        (k) =>
+            ({
+                "openstack-recovery:incident": "INC0001",
+                "openstack-recovery:server": "web-1",
+                "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter" }),
+            })[k],
+    );
     // a fresh session each round: authentication is part of what the operator waits for
     const s = await Session.connect(resolveAuth(() => undefined));
     await discover(s, config, "organization/openstack-recovery/bench");
@@ -56,7 +66,8 @@ it("inspecting the incident: REST client vs openstack CLI", async () => {
         client.push(await time(inspectWithClient));
         viaCli.push(await time(inspectWithCli));
     }
-    const row = (name: string, xs: number[]) => `${name.padEnd(28)} ${xs.map((x) => x.toFixed(2).padStart(6)).join(" ")}   median ${median(xs).toFixed(2)} s`;
+    const row = (name: string, xs: number[]) =>
+        `${name.padEnd(28)} ${xs.map((x) => x.toFixed(2).padStart(6)).join(" ")}   median ${median(xs).toFixed(2)} s`;
     console.log(
         [
             `inspect web-1 (${ROUNDS} rounds, alternating, seconds)`,

@@ -19,7 +19,8 @@ describe("config errors at preview on the lab cloud", () => {
     let seed: Seed;
     let clouds: string;
     let tmp: string;
-    const runWith = (config: Record<string, string>): StackRun => web1Run({ seed, stack: "config-errors", cloudsFile: clouds, config, stateDir: fs.mkdtempSync(path.join(tmp, "s-")) });
+    const runWith = (config: Record<string, string>): StackRun =>
+        web1Run({ seed, stack: "config-errors", cloudsFile: clouds, config, stateDir: fs.mkdtempSync(path.join(tmp, "s-")) });
 
     async function expectRefused(config: Record<string, string>, message: RegExp, looks = true): Promise<void> {
         recorder.reset();
@@ -44,17 +45,39 @@ describe("config errors at preview on the lab cloud", () => {
     });
 
     it("a malformed incident id", async () => {
-        await expectRefused({ "openstack-recovery:incident": "INC 12!" }, /openstack-recovery:incident: must be 3-40 letters[\s\S]*fix: pulumi config set incident/, false);
+        await expectRefused(
+            { "openstack-recovery:incident": "INC 12!" },
+            /openstack-recovery:incident: must be 3-40 letters[\s\S]*fix: pulumi config set incident/,
+            false,
+        );
+    });
+
+    it("a misspelt key, top-level or nested, naming the key it resembles (ignored, it would recover with the default)", async () => {
+        await expectRefused(
+            { "openstack-recovery:keepip": "false" },
+            /openstack-recovery:keepip: unknown key; did you mean keepIp\?[\s\S]*fix: pulumi config rm keepip; pulumi config set keepIp <value>/,
+            false,
+        );
+        await expectRefused(
+            { "openstack-recovery:retain": JSON.stringify({ rootvolume: false }) },
+            /openstack-recovery:retain.rootvolume: unknown key; did you mean retain.rootVolume\?/,
+            false,
+        );
     });
 
     it("a server that does not exist", async () => {
-        await expectRefused({ "openstack-recovery:server": "no-such-server" }, /openstack-recovery:server: no server named or with id "no-such-server"/);
+        await expectRefused(
+            { "openstack-recovery:server": "no-such-server" },
+            /openstack-recovery:server: no server named or with id "no-such-server"/,
+        );
     });
 
     it("an address to keep that belongs to another server", async () => {
         await expectRefused(
             { "openstack-recovery:keepIp": seed.snapMounter.fixedIp },
-            new RegExp(`openstack-recovery:keepIp: ${seed.snapMounter.fixedIp.replace(/\./g, "\\.")} belongs to port ${seed.snapMounter.portId} of compute:\\S+ ${seed.snapMounter.serverId}, not to web-1`),
+            new RegExp(
+                `openstack-recovery:keepIp: ${seed.snapMounter.fixedIp.replace(/\./g, "\\.")} belongs to port ${seed.snapMounter.portId} of compute:\\S+ ${seed.snapMounter.serverId}, not to web-1`,
+            ),
         );
     });
 
@@ -63,7 +86,10 @@ describe("config errors at preview on the lab cloud", () => {
         afterAll(() => oscRun(["server", "unset", "--property", "recovery-lock", "web-1"]));
 
         it("is refused, naming that stack and how to clear a stale lock", async () => {
-            await expectRefused({}, /openstack-recovery:server: web-1 is being recovered by stack organization\/openstack-recovery\/someone-else[\s\S]*openstack server unset --property recovery-lock web-1/);
+            await expectRefused(
+                {},
+                /openstack-recovery:server: web-1 is being recovered by stack organization\/openstack-recovery\/someone-else[\s\S]*openstack server unset --property recovery-lock web-1/,
+            );
         });
     });
 
@@ -71,7 +97,10 @@ describe("config errors at preview on the lab cloud", () => {
         const ids: string[] = [];
         beforeAll(() => {
             for (let n = 0; n < 2; n++) {
-                const s = osc(["server", "create", "--flavor", "m1.tiny", "--image", seed.images.base.id, "--network", seed.network.id, "twin"], z.object({ id: z.string() }));
+                const s = osc(
+                    ["server", "create", "--flavor", "m1.tiny", "--image", seed.images.base.id, "--network", seed.network.id, "twin"],
+                    z.object({ id: z.string() }),
+                );
                 ids.push(s.id);
             }
         });
@@ -80,7 +109,10 @@ describe("config errors at preview on the lab cloud", () => {
         });
 
         it("is refused with both ids, not guessed", async () => {
-            await expectRefused({ "openstack-recovery:server": "twin" }, new RegExp(`openstack-recovery:server: 2 servers are named "twin" \\(.*${ids[0]}.*\\): use the id instead`));
+            await expectRefused(
+                { "openstack-recovery:server": "twin" },
+                new RegExp(`openstack-recovery:server: 2 servers are named "twin" \\(.*${ids[0]}.*\\): use the id instead`),
+            );
         });
     });
 
@@ -101,7 +133,12 @@ describe("config errors at preview on the lab cloud", () => {
         });
 
         it("is refused, naming both zones", async () => {
-            await expectRefused({}, new RegExp(`openstack-recovery:helper.server: snap-mounter is in availability zone osr-elsewhere, but the root volume of web-1 is in ${seed.availabilityZone}`));
+            await expectRefused(
+                {},
+                new RegExp(
+                    `openstack-recovery:helper.server: snap-mounter is in availability zone osr-elsewhere, but the root volume of web-1 is in ${seed.availabilityZone}`,
+                ),
+            );
         });
     });
 });

@@ -9,7 +9,11 @@ import { osc, oscExists } from "../support/oscli";
 
 jest.setTimeout(15 * 60_000);
 
-const Port = z.object({ device_id: z.string(), fixed_ips: z.array(z.object({ ip_address: z.string() })), tags: z.array(z.string()).default([]) });
+const Port = z.object({
+    device_id: z.string(),
+    fixed_ips: z.array(z.object({ ip_address: z.string() })),
+    tags: z.array(z.string()).default([]),
+});
 const Attached = z.array(z.object({ "Volume ID": z.string() }));
 const Volumes = z.array(z.object({ ID: z.string() }));
 const Volume = z.object({ description: z.string().nullish(), properties: z.unknown() });
@@ -35,7 +39,10 @@ describe("destroy without retaining: the recovery is undone, the broken server g
         newServerId = String(r.outputs.newServerId);
         cloneId = String(r.outputs.repairedVolumeId);
         expect(osc(["port", "show", seed.web1.portId], Port).device_id).toBe(newServerId);
-        const moved = osc(["server", "volume", "list", newServerId], Attached).map((v) => v["Volume ID"]).filter((v) => v !== cloneId).sort();
+        const moved = osc(["server", "volume", "list", newServerId], Attached)
+            .map((v) => v["Volume ID"])
+            .filter((v) => v !== cloneId)
+            .sort();
         expect(moved).toEqual(seed.web1.dataVolumes.map((v) => v.id).sort());
         expect(r.outputs.retained).toEqual([`port(s) ${seed.web1.portId} (the broken server's own, given back to web-1 on destroy)`]);
     });
@@ -55,6 +62,8 @@ describe("destroy without retaining: the recovery is undone, the broken server g
         expect(osc(["server", "show", seed.web1.serverId], z.object({ status: z.string() })).status).toBe("SHUTOFF");
 
         const details = osc(["volume", "list"], Volumes).map((v) => osc(["volume", "show", v.ID], Volume));
-        expect(details.filter((v) => /DELETE ME/.test(v.description ?? "") || JSON.stringify(v.properties ?? {}).includes("recovery-"))).toEqual([]);
+        expect(
+            details.filter((v) => /DELETE ME/.test(v.description ?? "") || JSON.stringify(v.properties ?? {}).includes("recovery-")),
+        ).toEqual([]);
     });
 });

@@ -29,8 +29,11 @@ describe("keepIp: a free address of the broken server's network", () => {
         seed = ensureSeededIncident(requireLab());
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
         // an address of web-1's subnet that no port holds
-        const used = new Set(osc(["port", "list", "--network", seed.network.id, "--long"], z.array(z.object({ "Fixed IP Addresses": z.unknown() })))
-            .flatMap((p) => JSON.stringify(p["Fixed IP Addresses"]).match(/\d+\.\d+\.\d+\.\d+/g) ?? []));
+        const used = new Set(
+            osc(["port", "list", "--network", seed.network.id, "--long"], z.array(z.object({ "Fixed IP Addresses": z.unknown() }))).flatMap(
+                (p) => JSON.stringify(p["Fixed IP Addresses"]).match(/\d+\.\d+\.\d+\.\d+/g) ?? [],
+            ),
+        );
         const prefix = seed.network.cidr.split(".").slice(0, 3).join(".");
         free = [...Array(40).keys()].map((n) => `${prefix}.${200 - n}`).find((ip) => !used.has(ip))!;
         run = web1Incident(seed, "keep-free-address", "INC0044", { keepIp: free, replacement: { moveDataVolumes: false } });

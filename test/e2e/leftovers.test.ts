@@ -1,4 +1,4 @@
-// DESIGN 4 on the lab cloud: what an interrupted `up` leaves that the state never recorded. The stack runs
+// The leftover sweep (ARCHITECTURE.md "The tag contract") on the lab cloud: what an interrupted `up` leaves that the state never recorded. The stack runs
 // in report mode (lock, clone, attachment, repair; nothing is stopped or booted); then the leftovers of a
 // crash between an API call and the state write are made by hand, and `destroy` must clean up after them:
 // the clone still attached to the helper is released and deleted, a tagged DELETE-ME clone is deleted, a
@@ -43,18 +43,82 @@ describe("destroy after an interrupted up: the sweep", () => {
         const forget = (urns: string[]) => urns.filter((u) => u !== lost);
         const resources = state.resources
             .filter((x) => x.urn !== lost)
-            .map((x) => ({ ...x, dependencies: forget(x.dependencies), propertyDependencies: Object.fromEntries(Object.entries(x.propertyDependencies).map(([k, v]) => [k, forget(v)])) }));
+            .map((x) => ({
+                ...x,
+                dependencies: forget(x.dependencies),
+                propertyDependencies: Object.fromEntries(Object.entries(x.propertyDependencies).map(([k, v]) => [k, forget(v)])),
+            }));
         writeState(run.stateFile, { ...state, resources });
 
         // 2. a clone, a port and a server this stack created and tagged but never recorded
         const ours = ["--property", `recovery-stack=${STACK}`, "--property", "recovery-incident=INC0043"];
-        made.push({ kind: "volume", id: osc(["volume", "create", "--size", "1", "--description", "INC0043 DELETE ME: clone of volume x", ...ours, "leftover-clone"], Id).id });
-        made.push({ kind: "port", id: osc(["port", "create", "--network", seed.network.id, "--description", "INC0043 DELETE ME: address kept", "--tag", `recovery-stack=${STACK}`, "leftover-port"], Id).id });
-        made.push({ kind: "server", id: osc(["server", "create", "--flavor", "m1.tiny", "--image", seed.images.base.id, "--network", seed.network.id, ...ours, "--wait", "leftover-server"], Id).id });
+        made.push({
+            kind: "volume",
+            id: osc(
+                ["volume", "create", "--size", "1", "--description", "INC0043 DELETE ME: clone of volume x", ...ours, "leftover-clone"],
+                Id,
+            ).id,
+        });
+        made.push({
+            kind: "port",
+            id: osc(
+                [
+                    "port",
+                    "create",
+                    "--network",
+                    seed.network.id,
+                    "--description",
+                    "INC0043 DELETE ME: address kept",
+                    "--tag",
+                    `recovery-stack=${STACK}`,
+                    "leftover-port",
+                ],
+                Id,
+            ).id,
+        });
+        made.push({
+            kind: "server",
+            id: osc(
+                [
+                    "server",
+                    "create",
+                    "--flavor",
+                    "m1.tiny",
+                    "--image",
+                    seed.images.base.id,
+                    "--network",
+                    seed.network.id,
+                    ...ours,
+                    "--wait",
+                    "leftover-server",
+                ],
+                Id,
+            ).id,
+        });
         // 3. decoys: DELETE ME, but another stack's, or nobody's
-        made.push({ kind: "volume", id: osc(["volume", "create", "--size", "1", "--description", "INC0043 DELETE ME: clone", "--property", "recovery-stack=organization/openstack-recovery/someone-else", "decoy-other-stack"], Id).id });
-        made.push({ kind: "volume", id: osc(["volume", "create", "--size", "1", "--description", "INC0043 DELETE ME: clone", "vol-clone-INC0043"], Id).id });
-        for (const m of made.filter((x) => x.kind === "volume")) await waitFor(`volume ${m.id}`, () => (volumeStatus(m.id) === "available" ? true : undefined), 120_000, 1000);
+        made.push({
+            kind: "volume",
+            id: osc(
+                [
+                    "volume",
+                    "create",
+                    "--size",
+                    "1",
+                    "--description",
+                    "INC0043 DELETE ME: clone",
+                    "--property",
+                    "recovery-stack=organization/openstack-recovery/someone-else",
+                    "decoy-other-stack",
+                ],
+                Id,
+            ).id,
+        });
+        made.push({
+            kind: "volume",
+            id: osc(["volume", "create", "--size", "1", "--description", "INC0043 DELETE ME: clone", "vol-clone-INC0043"], Id).id,
+        });
+        for (const m of made.filter((x) => x.kind === "volume"))
+            await waitFor(`volume ${m.id}`, () => (volumeStatus(m.id) === "available" ? true : undefined), 120_000, 1000);
     });
 
     afterAll(() => {
@@ -85,7 +149,9 @@ describe("destroy after an interrupted up: the sweep", () => {
         expect(oscExists("volume", decoyOther.id)).toBe(true);
         expect(oscExists("volume", decoyUntagged.id)).toBe(true);
         // and the lock is released
-        expect(JSON.stringify(osc(["server", "show", seed.web1.serverId], z.object({ properties: z.unknown() })).properties ?? {})).not.toMatch(/recovery-lock/);
+        expect(
+            JSON.stringify(osc(["server", "show", seed.web1.serverId], z.object({ properties: z.unknown() })).properties ?? {}),
+        ).not.toMatch(/recovery-lock/);
         expect(fs.existsSync(run.stateFile) ? readState(run.stateFile).resources : []).toEqual([]);
     });
 });

@@ -10,7 +10,13 @@ import { osc, oscRun } from "../support/oscli";
 
 jest.setTimeout(10 * 60_000);
 
-const Port = z.object({ id: z.string(), mac_address: z.string(), device_id: z.string(), fixed_ips: z.array(z.object({ ip_address: z.string() })), tags: z.array(z.string()).default([]) });
+const Port = z.object({
+    id: z.string(),
+    mac_address: z.string(),
+    device_id: z.string(),
+    fixed_ips: z.array(z.object({ ip_address: z.string() })),
+    tags: z.array(z.string()).default([]),
+});
 const Ports = z.array(z.object({ ID: z.string() }));
 
 describe("taking over a port that Nova created", () => {
@@ -24,7 +30,21 @@ describe("taking over a port that Nova created", () => {
     beforeAll(() => {
         seed = requireLab();
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
-        serverId = osc(["server", "create", "--flavor", "m1.tiny", "--image", seed.images.base.id, "--network", seed.network.id, "--wait", "nova-port"], z.object({ id: z.string() })).id;
+        serverId = osc(
+            [
+                "server",
+                "create",
+                "--flavor",
+                "m1.tiny",
+                "--image",
+                seed.images.base.id,
+                "--network",
+                seed.network.id,
+                "--wait",
+                "nova-port",
+            ],
+            z.object({ id: z.string() }),
+        ).id;
         const ports = osc(["port", "list", "--server", serverId], Ports);
         original = osc(["port", "show", ports[0].ID], Port);
     });
@@ -35,7 +55,19 @@ describe("taking over a port that Nova created", () => {
     });
 
     it("fences the server, and keeps the address and MAC in a new port of the stack's", async () => {
-        const created = await impl.create({ ...tagging, mode: "takeover", brokenServerId: serverId, portId: original.id, fixedIps: [], fence: true, retain: true, timeoutSeconds: 300 }, env);
+        const created = await impl.create(
+            {
+                ...tagging,
+                mode: "takeover",
+                brokenServerId: serverId,
+                portId: original.id,
+                fixedIps: [],
+                fence: true,
+                retain: true,
+                timeoutSeconds: 300,
+            },
+            env,
+        );
         reservedId = created.id;
         expect(osc(["server", "show", serverId], z.object({ status: z.string() })).status).toBe("SHUTOFF");
         expect(created.id).not.toBe(original.id); // Nova deleted its own port on detach
@@ -50,7 +82,25 @@ describe("taking over a port that Nova created", () => {
 
     it("on destroy keeps the port, tags removed, and gives it back to the stopped server when no replacement holds it", async () => {
         const created = osc(["port", "show", reservedId], Port);
-        await impl.delete(reservedId, { ...tagging, mode: "create", brokenServerId: serverId, portId: reservedId, fixedIps: [], fence: true, retain: true, timeoutSeconds: 300, ipAddresses: created.fixed_ips.map((f) => f.ip_address), macAddress: created.mac_address, previousDeviceId: serverId, previousDeviceOwner: "compute:nova", fenced: true }, env);
+        await impl.delete(
+            reservedId,
+            {
+                ...tagging,
+                mode: "create",
+                brokenServerId: serverId,
+                portId: reservedId,
+                fixedIps: [],
+                fence: true,
+                retain: true,
+                timeoutSeconds: 300,
+                ipAddresses: created.fixed_ips.map((f) => f.ip_address),
+                macAddress: created.mac_address,
+                previousDeviceId: serverId,
+                previousDeviceOwner: "compute:nova",
+                fenced: true,
+            },
+            env,
+        );
         const kept = osc(["port", "show", reservedId], Port);
         expect(kept.tags.filter((t) => t.startsWith("recovery-"))).toEqual([]);
         expect(kept.mac_address).toBe(original.mac_address);

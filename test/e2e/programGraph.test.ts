@@ -22,7 +22,11 @@ describe("stack program graph for web-1", () => {
                 "openstack:cloud": "lab-member",
                 "openstack-recovery:incident": "INC0007",
                 "openstack-recovery:server": "web-1",
-                "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter", sshKeyFile: seed.snapMounter.guest.keyPath, hostKey: pinnedHostKey(seed) }),
+                "openstack-recovery:helper": JSON.stringify({
+                    server: "snap-mounter",
+                    sshKeyFile: seed.snapMounter.guest.keyPath,
+                    hostKey: pinnedHostKey(seed),
+                }),
                 "openstack-recovery:verify": JSON.stringify({ command: 'nc -z -w 5 "$RECOVERED_IP" 22' }),
             },
         });
@@ -36,24 +40,32 @@ describe("stack program graph for web-1", () => {
 
     it("registers the volume-backed chain for the incident", () => {
         expect(h.registrations.map((r) => `${r.type.replace(T, "")} ${r.name}`)).toEqual([
-            "openstack-recovery:recipes:VolumeBacked INC0007",
-            "IncidentLock INC0007-lock",
-            "VolumeClone INC0007-clone",
-            "HelperAttachment INC0007-attachment",
-            "DiskRepair INC0007-repair",
-            "ReservedPort INC0007-port-0",
-            "ReplacementServer INC0007-server",
+            "LeftoverSweep INC0007-sweep",
+            "openstack-recovery:recipes:VolumeBacked INC0007-web-1",
+            "IncidentLock INC0007-web-1-lock",
+            "VolumeClone INC0007-web-1-clone",
+            "HelperAttachment INC0007-web-1-attachment",
+            "DiskRepair INC0007-web-1-repair",
+            "ReservedPort INC0007-web-1-port-0",
+            "ReplacementServer INC0007-web-1-server",
             "command:local:Command INC0007-verify",
         ]);
         expect(outputs.strategy).toBe("volume-backed");
     });
 
     it("feeds the steps what the cloud says about web-1", () => {
-        expect(h.get("INC0007-clone").inputs).toMatchObject({ sourceVolumeId: seed.web1.rootVolumeId, stack: "organization/openstack-recovery/graph" });
-        expect(h.get("INC0007-attachment").inputs).toMatchObject({ helperServerId: seed.snapMounter.serverId });
-        expect(h.get("INC0007-repair").inputs).toMatchObject({ host: seed.snapMounter.fixedIp, actions: ["fstab"] });
-        expect(h.get("INC0007-port-0").inputs).toMatchObject({ mode: "takeover", portId: seed.web1.portId, brokenServerId: seed.web1.serverId });
-        expect(h.get("INC0007-server").inputs).toMatchObject({
+        expect(h.get("INC0007-web-1-clone").inputs).toMatchObject({
+            sourceVolumeId: seed.web1.rootVolumeId,
+            stack: "organization/openstack-recovery/graph",
+        });
+        expect(h.get("INC0007-web-1-attachment").inputs).toMatchObject({ helperServerId: seed.snapMounter.serverId });
+        expect(h.get("INC0007-web-1-repair").inputs).toMatchObject({ host: seed.snapMounter.fixedIp, actions: ["fstab"] });
+        expect(h.get("INC0007-web-1-port-0").inputs).toMatchObject({
+            mode: "takeover",
+            portId: seed.web1.portId,
+            brokenServerId: seed.web1.serverId,
+        });
+        expect(h.get("INC0007-web-1-server").inputs).toMatchObject({
             name: "web-1-recovered",
             brokenServerId: seed.web1.serverId,
             dataVolumeIds: seed.web1.dataVolumes.map((v) => v.id).sort(),
@@ -65,7 +77,7 @@ describe("stack program graph for web-1", () => {
         expect(check.custom).toBe(true);
         expect(check.inputs.create).toBe('nc -z -w 5 "$RECOVERED_IP" 22');
         // after the whole recovery: dependsOn the component reaches the replacement server and every step
-        expect(check.dependencies).toEqual(expect.arrayContaining([h.get("INC0007-server").urn, h.get("INC0007-repair").urn]));
+        expect(check.dependencies).toEqual(expect.arrayContaining([h.get("INC0007-web-1-server").urn, h.get("INC0007-web-1-repair").urn]));
         expect(outputs).toHaveProperty("verifyOutput");
     });
 

@@ -18,11 +18,14 @@ jest.setTimeout(20 * 60_000);
 
 type Row = Record<string, unknown>;
 /** The `openstack` CLI as an independent oracle, as a member of the incidents project. */
-const osc = <T extends Row | Row[] = Row>(...args: string[]): T => oscParsed(args, z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))])) as T;
+const osc = <T extends Row | Row[] = Row>(...args: string[]): T =>
+    oscParsed(args, z.union([z.record(z.string(), z.unknown()), z.array(z.record(z.string(), z.unknown()))])) as T;
 
 /** /etc/fstab of the root filesystem inside a raw volume file (found by sfdisk, read with debugfs). */
 function fstabOf(file: string): { text: string; offset: number } {
-    const table = JSON.parse(execFileSync("sfdisk", ["--json", file], { encoding: "utf8" })) as { partitiontable: { sectorsize?: number; partitions: { start: number }[] } };
+    const table = JSON.parse(execFileSync("sfdisk", ["--json", file], { encoding: "utf8" })) as {
+        partitiontable: { sectorsize?: number; partitions: { start: number }[] };
+    };
     for (const p of table.partitiontable.partitions) {
         const offset = p.start * (table.partitiontable.sectorsize ?? 512);
         const text = readExtFile(file, offset, "/etc/fstab");
@@ -30,7 +33,11 @@ function fstabOf(file: string): { text: string; offset: number } {
     }
     throw new Error(`no ext filesystem with /etc/fstab in ${file}`);
 }
-const activeLines = (fstab: string) => fstab.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+const activeLines = (fstab: string) =>
+    fstab
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"));
 const customSteps = (r: RunResult) => r.steps.filter((s) => s.custom);
 
 describe("volume-backed recovery of web-1 on the lab cloud", () => {
@@ -57,7 +64,10 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         const attached = osc<Row[]>("server", "volume", "list", before.serverId);
         const root = attached.find((a) => /\/dev\/[sv]da$/.test(String(a.Device)))!;
         before.rootVolumeId = String(root["Volume ID"]);
-        before.dataVolumeIds = attached.filter((a) => a !== root).map((a) => String(a["Volume ID"])).sort();
+        before.dataVolumeIds = attached
+            .filter((a) => a !== root)
+            .map((a) => String(a["Volume ID"]))
+            .sort();
         const ports = osc<Row[]>("port", "list", "--server", before.serverId);
         before.portId = String(ports[0].ID);
         before.ip = String((osc<Row>("port", "show", before.portId).fixed_ips as { ip_address: string }[])[0].ip_address);
@@ -82,7 +92,13 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         recorder.reset();
         const r = await preview(run);
         expect(customSteps(r).map((s) => `${s.op} ${s.type.split(":").pop()}`)).toEqual([
-            "create IncidentLock", "create VolumeClone", "create HelperAttachment", "create DiskRepair", "create ReservedPort", "create ReplacementServer",
+            "create LeftoverSweep",
+            "create IncidentLock",
+            "create VolumeClone",
+            "create HelperAttachment",
+            "create DiskRepair",
+            "create ReservedPort",
+            "create ReplacementServer",
             "create Command", // the check: planned, not run
         ]);
         expect(recorder.calls.length).toBeGreaterThan(0); // it did look at the cloud...
@@ -103,7 +119,12 @@ describe("volume-backed recovery of web-1 on the lab cloud", () => {
         const volumes = osc<Row[]>("server", "volume", "list", newServerId);
         const rootAttachment = volumes.find((v) => /\/dev\/[sv]da$/.test(String(v.Device)));
         expect(rootAttachment?.["Volume ID"]).toBe(cloneId);
-        expect(volumes.map((v) => String(v["Volume ID"])).filter((id) => id !== cloneId).sort()).toEqual(before.dataVolumeIds);
+        expect(
+            volumes
+                .map((v) => String(v["Volume ID"]))
+                .filter((id) => id !== cloneId)
+                .sort(),
+        ).toEqual(before.dataVolumeIds);
 
         // the same port, the same address, now the replacement's
         const port = osc<Row>("port", "show", before.portId);

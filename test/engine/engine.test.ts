@@ -3,12 +3,19 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as command from "@pulumi/command";
-import * as pulumi from "@pulumi/pulumi";
-import { EngineRunError, destroy, formatResult, preview, readState, refresh, up, type RunResult, type StackRun } from "./index";
-import { Group, Thing, readLog } from "./toy";
-
-const projectDir = path.resolve(__dirname, "../..");
+import {
+    EngineRunError,
+    destroy,
+    formatResult,
+    preview,
+    readState,
+    refresh,
+    up,
+    type RunResult,
+    type StackRun,
+    type StackState,
+} from "./index";
+import { readLog } from "./toy";
 
 interface Variant {
     aName?: string;
@@ -18,36 +25,43 @@ interface Variant {
     retainB?: boolean;
     cFail?: string;
     token?: string;
+    count?: number;
+    delayMs?: number;
+    size?: number;
 }
 
 let tmp: string;
 let marker: string;
 
-function runFor(v: () => Variant, extra: Partial<StackRun> = {}): StackRun {
+const projectDir = path.join(__dirname, "toy-project");
+
+/** The toy project as a stack: the variant is read by the program from config, like any stack config. */
+function runFor(v: () => Variant, extra: Partial<StackRun> & { scenario?: string } = {}): StackRun {
     const dir = path.join(tmp, "world");
     fs.mkdirSync(dir, { recursive: true });
+    const { scenario, config, ...rest } = extra;
     return {
-        project: "proj",
         stack: "dev",
         stateFile: path.join(tmp, "state", "dev.json"),
         projectDir,
         env: { STANDIN_TEST_MARKER: marker },
-        program: async () => {
-            const cur = v();
-            const group = new Group("grp");
-            const a = new Thing("a", { dir, name: cur.aName ?? "alpha", size: cur.aSize ?? 1, dbr: cur.aDbr, token: cur.token ? pulumi.secret(cur.token) : undefined }, { parent: group, additionalSecretOutputs: ["apiToken"] });
-            const b = new Thing("b", { dir, name: "beta", size: 1, ref: a.thingId }, { parent: group, retainOnDelete: cur.retainB });
-            let c: Thing | undefined;
-            if (cur.withC) c = new Thing("c", { dir, name: "gamma", size: 1, fail: cur.cFail }, { dependsOn: [b] });
-            group.done({ a: a.thingId });
-            return { aId: a.thingId, bRef: b.urn.apply(() => b.thingId), aToken: a.apiToken, ...(c ? { cId: c.thingId } : {}) };
+        ...rest,
+        // read on every use, so a test can change the variant between runs
+        get config() {
+            return { "toy:dir": dir, "toy:variant": JSON.stringify(v()), ...(scenario ? { "toy:scenario": scenario } : {}), ...config };
         },
-        ...extra,
     };
 }
 
+/** The resources in a state, by name, without the default providers the engine records beside them. */
+function names(st: StackState): (string | undefined)[] {
+    return st.resources.filter((x) => !x.type.startsWith("pulumi:providers:")).map((x) => x.urn.split("::").pop());
+}
+
 function crud(r: RunResult): string[] {
-    return r.rpcCalls.filter((c) => ["Create", "Update", "Delete", "Read"].includes(c.method)).map((c) => `${c.method} ${c.urn.split("::").pop()}`);
+    return r.rpcCalls
+        .filter((c) => ["Create", "Update", "Delete", "Read"].includes(c.method))
+        .map((c) => `${c.method} ${c.urn.split("::").pop()}`);
 }
 
 /** processes (ours) whose environment carries this test's marker: any live one is a leaked provider host */
@@ -78,7 +92,12 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         const run = runFor(() => ({}));
         const r = await preview(run);
         expect(r.rpcCalls.map((c) => c.method)).toEqual(["Handshake", "GetPluginInfo", "Configure", "Check", "Check"]);
-        expect(r.steps.map((s) => `${s.op} ${s.type}`)).toEqual(["create pulumi:pulumi:Stack", "create toy:index:Group", "create pulumi-nodejs:dynamic/toy:Thing", "create pulumi-nodejs:dynamic/toy:Thing"]);
+        expect(r.steps.map((s) => `${s.op} ${s.type}`)).toEqual([
+            "create pulumi:pulumi:Stack",
+            "create toy:index:Group",
+            "create pulumi-nodejs:dynamic/toy:Thing",
+            "create pulumi-nodejs:dynamic/toy:Thing",
+        ]);
         expect(r.outputs).toMatchObject({ aId: "[unknown]" });
         expect(r.changes.create).toBe(4);
         expect(fs.existsSync(run.stateFile)).toBe(false);
@@ -97,7 +116,7 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         expect(a?.parent).toMatch(/toy:index:Group::grp$/);
         expect(b?.dependencies).toContain(a?.urn);
         expect(b?.propertyDependencies["ref"]).toEqual([a?.urn]);
-        expect(st.resources.map((x) => x.urn.split("::").pop())).toEqual(["proj-dev", "grp", "a", "b"]);
+        expect(names(st)).toEqual(["proj-dev", "grp", "a", "b"]);
 
         const second = await up(run);
         expect(crud(second)).toEqual([]);
@@ -111,7 +130,11 @@ describe("engine stand-in with the real dynamic-provider host", () => {
 
         const third = await up(run);
         expect(crud(third)).toEqual(["Update a"]);
-        expect(readLog(path.join(tmp, "world")).map((e) => `${e.op} ${e.id}`)).toEqual(["create alpha-1", "create beta-2", "update alpha-1"]);
+        expect(readLog(path.join(tmp, "world")).map((e) => `${e.op} ${e.id}`)).toEqual([
+            "create alpha-1",
+            "create beta-2",
+            "update alpha-1",
+        ]);
         expect(readState(run.stateFile).resources.find((x) => x.urn.endsWith("::a"))?.outputs["size"]).toBe(5);
     });
 
@@ -134,7 +157,9 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         const dbr = await up(run);
         expect(dbr.steps.find((s) => s.urn.endsWith("::a") && !s.replacing)).toMatchObject({ op: "replace", deleteBeforeReplace: true });
         expect(crud(dbr)).toEqual(["Delete a", "Create a", "Update b"]);
-        const ids = readState(run.stateFile).resources.filter((x) => x.urn.endsWith("::a")).map((x) => x.id);
+        const ids = readState(run.stateFile)
+            .resources.filter((x) => x.urn.endsWith("::a"))
+            .map((x) => x.id);
         expect(ids).toEqual(["alpha3-5"]);
     });
 
@@ -149,7 +174,12 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         expect(r.changes.delete).toBe(1);
 
         const d = await destroy(run);
-        expect(d.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}${s.retained ? " (retained)" : ""}`)).toEqual(["delete b (retained)", "delete a", "delete grp", "delete proj-dev"]);
+        expect(d.steps.map((s) => `${s.op} ${s.urn.split("::").pop()}${s.retained ? " (retained)" : ""}`)).toEqual([
+            "delete b (retained)",
+            "delete a",
+            "delete grp",
+            "delete proj-dev",
+        ]);
         expect(crud(d)).toEqual(["Delete a"]);
         expect(readState(run.stateFile).resources).toEqual([]);
         expect(fs.existsSync(path.join(tmp, "world", "beta-2.obj.json"))).toBe(true);
@@ -163,9 +193,12 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         fs.writeFileSync(path.join(tmp, "world", "alpha-1.obj.json"), JSON.stringify({ name: "alpha", size: 9 }));
         const r = await refresh(run);
         expect(crud(r)).toEqual(["Read a", "Read b"]);
-        expect(r.steps.filter((s) => s.custom).map((s) => `${s.urn.split("::").pop()} ${s.refreshResult}`)).toEqual(["a update", "b delete"]);
+        expect(r.steps.filter((s) => s.custom).map((s) => `${s.urn.split("::").pop()} ${s.refreshResult}`)).toEqual([
+            "a update",
+            "b delete",
+        ]);
         const st = readState(run.stateFile);
-        expect(st.resources.map((x) => x.urn.split("::").pop())).toEqual(["proj-dev", "grp", "a"]);
+        expect(names(st)).toEqual(["proj-dev", "grp", "a"]);
         expect(st.resources.find((x) => x.urn.endsWith("::a"))?.outputs["size"]).toBe(9);
         const next = await preview(run);
         expect(next.steps.find((s) => s.urn.endsWith("::b"))?.op).toBe("create");
@@ -191,7 +224,7 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         const run = runFor(() => ({ withC: true, cFail: "plain" }));
         await expect(up(run)).rejects.toThrow(/cannot create gamma/);
         const st = readState(run.stateFile);
-        expect(st.resources.map((x) => x.urn.split("::").pop())).toEqual(["proj-dev", "grp", "a", "b"]);
+        expect(names(st)).toEqual(["proj-dev", "grp", "a", "b"]);
         await destroy(run);
     });
 
@@ -203,7 +236,10 @@ describe("engine stand-in with the real dynamic-provider host", () => {
         expect(text).not.toContain("tok-very-secret");
         expect(text).toContain("ciphertext");
         const a = readState(run.stateFile).resources.find((x) => x.urn.endsWith("::a"));
-        expect(a?.inputs["token"]).toEqual({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: "tok-very-secret" });
+        expect(a?.inputs["token"]).toEqual({
+            "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+            value: "tok-very-secret",
+        });
         // same-named output re-marked secret (annotateSecrets) and a derived one by additionalSecretOutputs
         expect(a?.outputs["token"]).toMatchObject({ value: "tok-very-secret" });
         expect(a?.outputs["apiToken"]).toMatchObject({ value: "derived-tok-very-secret" });
@@ -214,14 +250,11 @@ describe("engine stand-in with the real dynamic-provider host", () => {
 
     it("configures the host like the default pulumi-nodejs provider: all config, namespaces kept, secrets in plaintext", async () => {
         const dir = path.join(tmp, "world");
-        const run: StackRun = {
-            ...runFor(() => ({})),
+        const run = runFor(() => ({}), {
+            scenario: "probe",
             config: { "toy:endpoint": "http://127.0.0.1:9", "toy:apiKey": "k-123", "proj:password": "pw-456" },
             secretConfigKeys: ["toy:apiKey", "proj:password"],
-            program: async () => {
-                new Thing("probe", { dir, name: "probe", size: 1, probe: "config" });
-            },
-        };
+        });
         const r = await up(run);
         expect(r.rpcCalls.slice(0, 3).map((c) => c.method)).toEqual(["Handshake", "GetPluginInfo", "Configure"]);
         const seen = JSON.parse(fs.readFileSync(path.join(dir, "config-seen.json"), "utf8")) as Record<string, string>;
@@ -241,24 +274,24 @@ describe("engine stand-in with the real dynamic-provider host", () => {
     });
 
     it("records plugin-backed resources with mocked outputs, feeds them to dynamic resources, and deletes them without a call", async () => {
-        const dir = path.join(tmp, "world");
         let size = 1;
-        const run: StackRun = {
-            ...runFor(() => ({})),
-            mockResource: ({ type, name, inputs }) => (type === "command:local:Command" ? { id: `cmd-${name}`, outputs: { ...inputs, stdout: "42" } } : undefined),
-            program: async () => {
-                const cmd = new command.local.Command("probe", { create: `echo ${size}` });
-                const t = new Thing("t", { dir, name: "t", size: cmd.stdout.apply((s) => Number(s)) });
-                return { size: t.size };
-            },
-        };
+        const run = runFor(() => ({ size }), {
+            scenario: "command",
+            mockResource: ({ type, name, inputs }) =>
+                type === "command:local:Command" ? { id: `cmd-${name}`, outputs: { ...inputs, stdout: "42" } } : undefined,
+        });
         const pv = await preview(run);
         expect(pv.steps.find((s) => s.type === "command:local:Command")).toMatchObject({ op: "create", mocked: true });
         expect(pv.outputs["size"]).toBe("[unknown]");
         const r = await up(run);
         expect(r.outputs["size"]).toBe(42);
         const cmdState = readState(run.stateFile).resources.find((x) => x.type === "command:local:Command");
-        expect(cmdState).toMatchObject({ id: "cmd-probe", mocked: true, outputs: { stdout: "42" } });
+        // recorded the way the engine records a plugin-backed resource: with its default provider
+        expect(cmdState).toMatchObject({
+            id: "cmd-probe",
+            outputs: { stdout: "42" },
+            provider: expect.stringMatching(/::pulumi:providers:command::default_4_5_0::[0-9a-f-]{36}$/),
+        });
         size = 2;
         const u = await up(run);
         expect(u.steps.find((s) => s.type === "command:local:Command")).toMatchObject({ op: "update", diffs: ["create"], mocked: true });
@@ -268,8 +301,8 @@ describe("engine stand-in with the real dynamic-provider host", () => {
     });
 
     it("fails a preview whose Check reports a failure, naming the property", async () => {
-        const dir = path.join(tmp, "world");
-        const run: StackRun = { ...runFor(() => ({})), program: async () => void new Thing("neg", { dir, name: "neg", size: -1 }) };
-        await expect(preview(run)).rejects.toThrow(/property size value -1 has a problem: must be >= 0/);
+        await expect(preview(runFor(() => ({}), { scenario: "neg" }))).rejects.toThrow(
+            /property size value -1 has a problem: must be >= 0/,
+        );
     });
 });

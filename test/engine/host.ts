@@ -55,6 +55,8 @@ export interface HostOptions {
     project: string;
     /** PULUMI_CONFIG as the engine exports it to this plugin (target.go GetPackageConfig: all keys, namespaced) */
     configJson: string;
+    /** the engine's gRPC address: the plugin's only argument (provider_plugin.go NewProvider) */
+    engineAddress?: string;
     env?: NodeJS.ProcessEnv;
     onCall: (c: RpcCall) => void;
     onDiagnostic: (line: string) => void;
@@ -108,7 +110,11 @@ export class DynamicProviderHost {
 
     /** Start the plugin and do what the engine does before the first resource call: Handshake (UNIMPLEMENTED →
      *  fall back, provider_plugin.go handshake), GetPluginInfo (host.go), Configure (provider_plugin.go Configure). */
-    static async start(opts: HostOptions, configInputs: PropertyMap, configVariables: Record<string, string>): Promise<DynamicProviderHost> {
+    static async start(
+        opts: HostOptions,
+        configInputs: PropertyMap,
+        configVariables: Record<string, string>,
+    ): Promise<DynamicProviderHost> {
         const h = new DynamicProviderHost(opts);
         try {
             await h.spawn();
@@ -134,7 +140,9 @@ export class DynamicProviderHost {
         try {
             entry = require.resolve("@pulumi/pulumi/cmd/dynamic-provider", { paths: [this.opts.cwd] });
         } catch {
-            throw new Error(`@pulumi/pulumi is not resolvable from the program directory ${this.opts.cwd} (the engine's launcher would fail the same way)`);
+            throw new Error(
+                `@pulumi/pulumi is not resolvable from the program directory ${this.opts.cwd} (the engine's launcher would fail the same way)`,
+            );
         }
         // provider_plugin.go NewProvider: os.Environ() + PULUMI_RUNTIME_* + PULUMI_NODEJS_PROJECT (pulumi-nodejs only)
         // + PULUMI_PROJECT + PULUMI_CONFIG; argv = [engine address]; cwd = ctx.Pwd (the program directory).
@@ -146,14 +154,22 @@ export class DynamicProviderHost {
             PULUMI_CONFIG: this.opts.configJson,
         };
         // Own process group, signalled as a whole on stop, so nothing the host starts outlives the operation.
-        const child = spawn(process.execPath, [entry, "127.0.0.1:1"], { cwd: this.opts.cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        const child = spawn(process.execPath, [entry, this.opts.engineAddress ?? "127.0.0.1:1"], {
+            cwd: this.opts.cwd,
+            env,
+            stdio: ["ignore", "pipe", "pipe"],
+            detached: true,
+        });
         this.child = child;
         // "close" (not "exit"): every stdio pipe is closed, so all provider output has been read
         child.on("close", () => (this.exited = true));
         child.stderr?.on("data", (d: Buffer) => (this.stderrRest = this.emitLines(this.stderrRest + d.toString())));
         const port = await new Promise<number>((resolve, reject) => {
             let buf = "";
-            const timer = setTimeout(() => reject(new Error(`dynamic-provider host printed no port in 30s (stderr: ${this.stderrRest})`)), 30000);
+            const timer = setTimeout(
+                () => reject(new Error(`dynamic-provider host printed no port in 30s (stderr: ${this.stderrRest})`)),
+                30000,
+            );
             const onData = (d: Buffer) => {
                 buf += d.toString();
                 const nl = buf.indexOf("\n");
@@ -169,7 +185,11 @@ export class DynamicProviderHost {
             child.stdout?.on("data", onData);
             child.once("exit", (code) => {
                 clearTimeout(timer);
-                reject(new Error(`dynamic-provider host exited (${code}) before printing its port; is @pulumi/pulumi resolvable from ${this.opts.cwd}? stderr: ${this.stderrRest}`));
+                reject(
+                    new Error(
+                        `dynamic-provider host exited (${code}) before printing its port; is @pulumi/pulumi resolvable from ${this.opts.cwd}? stderr: ${this.stderrRest}`,
+                    ),
+                );
             });
         });
         this.client = new provgrpc.ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -182,7 +202,12 @@ export class DynamicProviderHost {
         return rest;
     }
 
-    private unary<Req, Res>(method: string, urn: string, call: (c: ProviderGrpcPb.ResourceProviderClient, req: Req, cb: (e: grpcTypes.ServiceError | null, r: Res) => void) => void, req: Req): Promise<Res> {
+    private unary<Req, Res>(
+        method: string,
+        urn: string,
+        call: (c: ProviderGrpcPb.ResourceProviderClient, req: Req, cb: (e: grpcTypes.ServiceError | null, r: Res) => void) => void,
+        req: Req,
+    ): Promise<Res> {
         const client = this.client;
         if (!client) return Promise.reject(new Error("provider host not started"));
         this.opts.onCall({ method, urn });
@@ -191,19 +216,29 @@ export class DynamicProviderHost {
 
     private async handshake(): Promise<void> {
         const req = new provpb.ProviderHandshakeRequest();
-        req.setEngineAddress("127.0.0.1:1");
+        req.setEngineAddress(this.opts.engineAddress ?? "127.0.0.1:1");
         req.setRootDirectory(this.opts.cwd);
         req.setProgramDirectory(this.opts.cwd);
         req.setConfigureWithUrn(true);
         try {
-            await this.unary<ProviderPb.ProviderHandshakeRequest, ProviderPb.ProviderHandshakeResponse>("Handshake", "", (c, r: ProviderPb.ProviderHandshakeRequest, cb) => c.handshake(r, cb), req);
+            await this.unary<ProviderPb.ProviderHandshakeRequest, ProviderPb.ProviderHandshakeResponse>(
+                "Handshake",
+                "",
+                (c, r: ProviderPb.ProviderHandshakeRequest, cb) => c.handshake(r, cb),
+                req,
+            );
         } catch (e) {
             if (!(e instanceof ProviderCallError) || e.code !== grpc.status.UNIMPLEMENTED) throw e;
         }
     }
 
     async getPluginInfo(): Promise<string> {
-        const r = await this.unary("GetPluginInfo", "", (c, req: EmptyPb.Empty, cb: (e: grpcTypes.ServiceError | null, r: PluginPb.PluginInfo) => void) => c.getPluginInfo(req, cb), new emptypb.Empty());
+        const r = await this.unary(
+            "GetPluginInfo",
+            "",
+            (c, req: EmptyPb.Empty, cb: (e: grpcTypes.ServiceError | null, r: PluginPb.PluginInfo) => void) => c.getPluginInfo(req, cb),
+            new emptypb.Empty(),
+        );
         return r.getVersion();
     }
 
@@ -218,13 +253,22 @@ export class DynamicProviderHost {
         req.setAcceptresources(true);
         req.setSendsOldInputs(true);
         req.setSendsOldInputsToDelete(true);
-        const r = await this.unary<ProviderPb.ConfigureRequest, ProviderPb.ConfigureResponse>("Configure", "", (c, q: ProviderPb.ConfigureRequest, cb) => c.configure(q, cb), req);
+        const r = await this.unary<ProviderPb.ConfigureRequest, ProviderPb.ConfigureResponse>(
+            "Configure",
+            "",
+            (c, q: ProviderPb.ConfigureRequest, cb) => c.configure(q, cb),
+            req,
+        );
         this.acceptSecrets = r.getAcceptsecrets();
         this.acceptResources = r.getAcceptresources();
         this.supportsPreview = r.getSupportspreview();
     }
 
-    async check(urn: string, olds: PropertyMap, news: PropertyMap): Promise<{ inputs: PropertyMap; failures: { property: string; reason: string }[] }> {
+    async check(
+        urn: string,
+        olds: PropertyMap,
+        news: PropertyMap,
+    ): Promise<{ inputs: PropertyMap; failures: { property: string; reason: string }[] }> {
         const req = new provpb.CheckRequest();
         req.setUrn(urn);
         req.setName(urnName(urn));
@@ -232,14 +276,26 @@ export class DynamicProviderHost {
         req.setOlds(toStruct(olds));
         req.setNews(toStruct(news));
         req.setRandomseed(crypto.randomBytes(32));
-        const r = await this.unary<ProviderPb.CheckRequest, ProviderPb.CheckResponse>("Check", urn, (c, q: ProviderPb.CheckRequest, cb) => c.check(q, cb), req);
+        const r = await this.unary<ProviderPb.CheckRequest, ProviderPb.CheckResponse>(
+            "Check",
+            urn,
+            (c, q: ProviderPb.CheckRequest, cb) => c.check(q, cb),
+            req,
+        );
         return {
             inputs: fromStruct(r.getInputs()) ?? {},
             failures: r.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() })),
         };
     }
 
-    async diff(urn: string, id: string, oldOutputs: PropertyMap, newInputs: PropertyMap, oldInputs: PropertyMap, ignoreChanges: string[]): Promise<{ changes: DiffChanges; replaces: string[]; diffs: string[]; deleteBeforeReplace: boolean }> {
+    async diff(
+        urn: string,
+        id: string,
+        oldOutputs: PropertyMap,
+        newInputs: PropertyMap,
+        oldInputs: PropertyMap,
+        ignoreChanges: string[],
+    ): Promise<{ changes: DiffChanges; replaces: string[]; diffs: string[]; deleteBeforeReplace: boolean }> {
         const req = new provpb.DiffRequest();
         req.setUrn(urn);
         req.setName(urnName(urn));
@@ -249,9 +305,15 @@ export class DynamicProviderHost {
         req.setNews(toStruct(newInputs));
         req.setOldInputs(toStruct(oldInputs));
         req.setIgnorechangesList(ignoreChanges);
-        const r = await this.unary<ProviderPb.DiffRequest, ProviderPb.DiffResponse>("Diff", urn, (c, q: ProviderPb.DiffRequest, cb) => c.diff(q, cb), req);
+        const r = await this.unary<ProviderPb.DiffRequest, ProviderPb.DiffResponse>(
+            "Diff",
+            urn,
+            (c, q: ProviderPb.DiffRequest, cb) => c.diff(q, cb),
+            req,
+        );
         const C = provpb.DiffResponse.DiffChanges;
-        const changes: DiffChanges = r.getChanges() === C.DIFF_SOME ? "DIFF_SOME" : r.getChanges() === C.DIFF_NONE ? "DIFF_NONE" : "DIFF_UNKNOWN";
+        const changes: DiffChanges =
+            r.getChanges() === C.DIFF_SOME ? "DIFF_SOME" : r.getChanges() === C.DIFF_NONE ? "DIFF_NONE" : "DIFF_UNKNOWN";
         return { changes, replaces: r.getReplacesList(), diffs: r.getDiffsList(), deleteBeforeReplace: r.getDeletebeforereplace() };
     }
 
@@ -263,11 +325,21 @@ export class DynamicProviderHost {
         req.setProperties(toStruct(properties));
         req.setTimeout(timeoutSeconds);
         req.setPreview(false);
-        const r = await this.unary<ProviderPb.CreateRequest, ProviderPb.CreateResponse>("Create", urn, (c, q: ProviderPb.CreateRequest, cb) => c.create(q, cb), req);
+        const r = await this.unary<ProviderPb.CreateRequest, ProviderPb.CreateResponse>(
+            "Create",
+            urn,
+            (c, q: ProviderPb.CreateRequest, cb) => c.create(q, cb),
+            req,
+        );
         return { id: r.getId(), properties: fromStruct(r.getProperties()) ?? {} };
     }
 
-    async read(urn: string, id: string, state: PropertyMap, inputs: PropertyMap | undefined): Promise<{ id: string; properties: PropertyMap; inputs?: PropertyMap }> {
+    async read(
+        urn: string,
+        id: string,
+        state: PropertyMap,
+        inputs: PropertyMap | undefined,
+    ): Promise<{ id: string; properties: PropertyMap; inputs?: PropertyMap }> {
         const req = new provpb.ReadRequest();
         req.setUrn(urn);
         req.setName(urnName(urn));
@@ -275,11 +347,24 @@ export class DynamicProviderHost {
         req.setId(id);
         req.setProperties(toStruct(state));
         if (inputs) req.setInputs(toStruct(inputs));
-        const r = await this.unary<ProviderPb.ReadRequest, ProviderPb.ReadResponse>("Read", urn, (c, q: ProviderPb.ReadRequest, cb) => c.read(q, cb), req);
+        const r = await this.unary<ProviderPb.ReadRequest, ProviderPb.ReadResponse>(
+            "Read",
+            urn,
+            (c, q: ProviderPb.ReadRequest, cb) => c.read(q, cb),
+            req,
+        );
         return { id: r.getId(), properties: fromStruct(r.getProperties()) ?? {}, inputs: fromStruct(r.getInputs()) };
     }
 
-    async update(urn: string, id: string, oldOutputs: PropertyMap, newInputs: PropertyMap, oldInputs: PropertyMap, timeoutSeconds: number, ignoreChanges: string[]): Promise<PropertyMap> {
+    async update(
+        urn: string,
+        id: string,
+        oldOutputs: PropertyMap,
+        newInputs: PropertyMap,
+        oldInputs: PropertyMap,
+        timeoutSeconds: number,
+        ignoreChanges: string[],
+    ): Promise<PropertyMap> {
         const req = new provpb.UpdateRequest();
         req.setUrn(urn);
         req.setName(urnName(urn));
@@ -291,7 +376,12 @@ export class DynamicProviderHost {
         req.setTimeout(timeoutSeconds);
         req.setIgnorechangesList(ignoreChanges);
         req.setPreview(false);
-        const r = await this.unary<ProviderPb.UpdateRequest, ProviderPb.UpdateResponse>("Update", urn, (c, q: ProviderPb.UpdateRequest, cb) => c.update(q, cb), req);
+        const r = await this.unary<ProviderPb.UpdateRequest, ProviderPb.UpdateResponse>(
+            "Update",
+            urn,
+            (c, q: ProviderPb.UpdateRequest, cb) => c.update(q, cb),
+            req,
+        );
         return fromStruct(r.getProperties()) ?? {};
     }
 
@@ -304,7 +394,12 @@ export class DynamicProviderHost {
         req.setProperties(toStruct(outputs));
         req.setOldInputs(toStruct(oldInputs));
         req.setTimeout(timeoutSeconds);
-        await this.unary<ProviderPb.DeleteRequest, EmptyPb.Empty>("Delete", urn, (c, q: ProviderPb.DeleteRequest, cb) => c.delete(q, cb), req);
+        await this.unary<ProviderPb.DeleteRequest, EmptyPb.Empty>(
+            "Delete",
+            urn,
+            (c, q: ProviderPb.DeleteRequest, cb) => c.delete(q, cb),
+            req,
+        );
     }
 
     /** Close the channel and end the plugin's process group (SIGTERM, then SIGKILL after 3 s); resolves once the

@@ -4,7 +4,6 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as command from "@pulumi/command";
 import { EngineRunError, preview, readState, up, type StackRun } from "./index";
 import { localCommand } from "./localCommand";
 
@@ -18,40 +17,55 @@ describe("command:local:Command under the stand-in", () => {
     it("runs under /bin/sh -c with the environment on top of the process's, trimming one trailing newline", async () => {
         process.env.OSR_FROM_PROCESS = "inherited";
         try {
-            const r = await localCommand({ type: "command:local:Command", name: "c", inputs: { create: 'echo "$OSR_FROM_PROCESS $WHO"; echo warn >&2; printf "\\n"', environment: { WHO: "env" } } });
+            const r = await localCommand({
+                type: "command:local:Command",
+                name: "c",
+                inputs: { create: 'echo "$OSR_FROM_PROCESS $WHO"; echo warn >&2; printf "\\n"', environment: { WHO: "env" } },
+            });
             expect(r?.outputs).toMatchObject({ stdout: "inherited env\n", stderr: "warn" });
         } finally {
             delete process.env.OSR_FROM_PROCESS;
         }
-        expect((await localCommand({ type: "command:local:Command", name: "c", inputs: { create: "cat", interpreter: ["/bin/bash", "-c"], stdin: "in" } }))?.outputs?.stdout).toBe("in");
+        expect(
+            (
+                await localCommand({
+                    type: "command:local:Command",
+                    name: "c",
+                    inputs: { create: "cat", interpreter: ["/bin/bash", "-c"], stdin: "in" },
+                })
+            )?.outputs?.stdout,
+        ).toBe("in");
         expect(await localCommand({ type: "openstack:compute/instance:Instance", name: "vm", inputs: {} })).toBeUndefined();
     });
 
     it("a failing command names its exit status and shows its output", async () => {
-        await expect(localCommand({ type: "command:local:Command", name: "c", inputs: { create: "echo not yet; exit 3" } })).rejects.toThrow(/^exit status 3: running "echo not yet; exit 3":\nnot yet/);
+        await expect(
+            localCommand({ type: "command:local:Command", name: "c", inputs: { create: "echo not yet; exit 3" } }),
+        ).rejects.toThrow(/^exit status 3: running "echo not yet; exit 3":\nnot yet/);
     });
 
     it("a stack's check runs on up only, and a failed check fails the up and runs again next time", async () => {
         const marker = path.join(tmp, "ran");
         let pass = false;
+        const world = path.join(tmp, "world");
+        fs.mkdirSync(world, { recursive: true });
         const run: StackRun = {
-            project: "proj",
             stack: "dev",
             stateFile: path.join(tmp, "state.json"),
-            projectDir: path.resolve(__dirname, "../.."),
+            projectDir: path.join(__dirname, "toy-project"),
             mockResource: localCommand,
-            program: async () => {
-                const check = new command.local.Command("check", {
-                    create: `echo run >> ${marker}; [ "$PASS" = yes ] || { echo "server not answering" >&2; exit 1; }; echo ok`,
-                    environment: { PASS: pass ? "yes" : "no" },
-                });
-                return { out: check.stdout };
+            get config() {
+                const check = `echo run >> ${marker}; [ "$PASS" = yes ] || { echo "server not answering" >&2; exit 1; }; echo ok`;
+                return { "toy:dir": world, "toy:scenario": "check", "toy:variant": JSON.stringify({ check, pass }) };
             },
         };
         await preview(run);
         expect(fs.existsSync(marker)).toBe(false);
 
-        const failed = await up(run).then(() => undefined, (e: unknown) => e);
+        const failed = await up(run).then(
+            () => undefined,
+            (e: unknown) => e,
+        );
         expect(failed).toBeInstanceOf(EngineRunError);
         expect((failed as EngineRunError).message).toMatch(/exit status 1: running "echo run[^]*server not answering/);
         expect(readState(run.stateFile).resources.filter((r) => r.type === "command:local:Command")).toEqual([]);

@@ -22,14 +22,22 @@ const CommandInputs = z.object({
 });
 
 /** Asynchronous on purpose: a check that calls back into this process (the tests' API recorder) must not deadlock. */
-export async function localCommand(r: { type: string; name: string; inputs: Record<string, unknown> }): Promise<MockedResource | undefined> {
+export async function localCommand(r: {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+}): Promise<MockedResource | undefined> {
     if (r.type !== "command:local:Command") return undefined;
     const inp = CommandInputs.parse(r.inputs);
     const outputs = { ...r.inputs, stdout: "", stderr: "" };
     // a Command without `create` does nothing on create (command.go Create)
     if (inp.create === undefined) return { id: `${r.name}-id`, outputs };
     const [file, ...args] = inp.interpreter?.length ? inp.interpreter : ["/bin/sh", "-c"];
-    const child = spawn(file, [...args, inp.create], { cwd: inp.dir ?? process.cwd(), env: { ...process.env, ...inp.environment }, stdio: [inp.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn(file, [...args, inp.create], {
+        cwd: inp.dir ?? process.cwd(),
+        env: { ...process.env, ...inp.environment },
+        stdio: [inp.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     let both = "";

@@ -5,10 +5,20 @@ import { Group, Thing } from "./toy";
 
 describe("mock harness", () => {
     it("records parents, dependsOn, property dependencies, options and wire-form inputs", async () => {
-        const h = await installMocks({ state: (a) => (a.type.startsWith("pulumi-nodejs:dynamic") ? { thingId: `${a.name}-thing` } : undefined) });
+        const h = await installMocks({
+            state: (a) => (a.type.startsWith("pulumi-nodejs:dynamic") ? { thingId: `${a.name}-thing` } : undefined),
+        });
         const g = new Group("grp");
-        const a = new Thing("a", { dir: "/nonexistent", name: "alpha", size: 1, token: pulumi.secret("t0k") }, { parent: g, additionalSecretOutputs: ["apiToken"], protect: true });
-        const b = new Thing("b", { dir: "/nonexistent", name: "beta", size: 2, ref: a.thingId }, { parent: g, dependsOn: [g], retainOnDelete: true, deleteBeforeReplace: true });
+        const a = new Thing(
+            "a",
+            { dir: "/nonexistent", name: "alpha", size: 1, token: pulumi.secret("t0k") },
+            { parent: g, additionalSecretOutputs: ["apiToken"], protect: true },
+        );
+        const b = new Thing(
+            "b",
+            { dir: "/nonexistent", name: "beta", size: 2, ref: a.thingId },
+            { parent: g, dependsOn: [g], retainOnDelete: true, deleteBeforeReplace: true },
+        );
         g.done({});
         expect(await outputOf(b.thingId)).toBe("b-thing");
         await settle();

@@ -1,83 +1,190 @@
-// The stand-in's checkpoint: one JSON file per stack, like a file backend's `.pulumi/stacks/<stack>.json`
-// (sdk/go/common/apitype/core.go DeploymentV3 / ResourceV3, trimmed to what the stand-in uses).
-// Secret values are stored like the engine stores them (sdk/go/common/resource/stack/deployment.go
-// SerializePropertyValue): `{"4dabf1…": "1b4706…", "ciphertext": "v1:<nonce>:<sealed>"}` — never plaintext.
-// The crypter is AES-256-GCM with a key derived from PULUMI_CONFIG_PASSPHRASE (default "") and a per-state
-// salt, in the same "v1:nonce:ciphertext" shape as the passphrase secrets manager
-// (pkg/secrets/passphrase, sdk/go/common/resource/config/crypt.go symmetricCrypter); the key derivation differs.
+// The stand-in's checkpoint, in the file backend's own format: `.pulumi/stacks/<project>/<stack>.json` holds
+// `{"version": 3, "checkpoint": {"stack", "latest": DeploymentV3}}` (sdk/go/common/apitype/core.go
+// CheckpointV3, DeploymentV3, ResourceV3, OperationV2), so `pulumi stack import` of a real CLI reads it.
+// Secrets are sealed the way the passphrase secrets manager seals them (pkg/secrets/passphrase/manager.go,
+// sdk/go/common/resource/config/crypt.go symmetricCrypter): key = PBKDF2-SHA256(passphrase, 8-byte salt,
+// 1,000,000 rounds), AES-256-GCM, `v1:<nonce>:<ciphertext+tag>`; the manager's state is
+// `v1:<salt>:<"pulumi" sealed>`, which proves the passphrase on load. In state a secret is
+// `{"4dabf1…": "1b4706…", "ciphertext": "v1:…"}` (sdk/go/common/resource/stack/deployment.go
+// SerializePropertyValue): never plaintext.
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { SECRET_SIG, SIG_KEY, isObject, isSecret } from "./props";
 
+/** apitype.ResourceV3, with the fields this stand-in uses (names as in the JSON). */
 export const ResourceStateSchema = z.object({
     urn: z.string(),
-    type: z.string(),
     custom: z.boolean(),
-    id: z.string(),
-    inputs: z.record(z.string(), z.unknown()),
-    outputs: z.record(z.string(), z.unknown()),
-    parent: z.string(),
-    dependencies: z.array(z.string()),
-    propertyDependencies: z.record(z.string(), z.array(z.string())),
-    protect: z.boolean(),
-    retainOnDelete: z.boolean(),
-    deletedWith: z.string(),
-    additionalSecretOutputs: z.array(z.string()),
-    ignoreChanges: z.array(z.string()),
-    /** true for a resource condemned by a create-before-delete replacement whose Delete has not run yet */
-    delete: z.boolean(),
-    /** true when a delete-before-replace deleted the old resource but the replacement was not created yet */
-    pendingReplacement: z.boolean(),
-    /** reasons of a partial failure (ErrorResourceInitFailed) */
-    initErrors: z.array(z.string()),
-    /** plugin-backed resource whose outputs came from StackRun.mockResource */
-    mocked: z.boolean(),
-    /** read with Resource.get: not managed, never deleted (step.go ReadStep) */
-    external: z.boolean(),
+    delete: z.boolean().optional(),
+    id: z.string().optional(),
+    type: z.string(),
+    inputs: z.record(z.string(), z.unknown()).optional(),
+    outputs: z.record(z.string(), z.unknown()).optional(),
+    parent: z.string().optional(),
+    protect: z.boolean().optional(),
+    external: z.boolean().optional(),
+    dependencies: z.array(z.string()).optional(),
+    initErrors: z.array(z.string()).optional(),
+    provider: z.string().optional(),
+    propertyDependencies: z.record(z.string(), z.array(z.string())).optional(),
+    pendingReplacement: z.boolean().optional(),
+    additionalSecretOutputs: z.array(z.string()).optional(),
+    ignoreChanges: z.array(z.string()).optional(),
+    retainOnDelete: z.boolean().optional(),
+    deletedWith: z.string().optional(),
+    created: z.string().optional(),
+    modified: z.string().optional(),
 });
-export type ResourceState = z.infer<typeof ResourceStateSchema>;
+type ResourceV3 = z.infer<typeof ResourceStateSchema>;
 
-export const StackStateSchema = z.object({
-    version: z.literal(1),
-    project: z.string(),
-    stack: z.string(),
-    secretsProvider: z.object({ type: z.literal("passphrase"), salt: z.string() }),
-    /** in dependency order: every resource after the resources it depends on (like a checkpoint) */
-    resources: z.array(ResourceStateSchema),
+/** A resource as the stand-in works with it: every optional field of ResourceV3 filled in. */
+export interface ResourceState {
+    urn: string;
+    custom: boolean;
+    delete: boolean;
+    id: string;
+    type: string;
+    inputs: Record<string, unknown>;
+    outputs: Record<string, unknown>;
+    parent: string;
+    protect: boolean;
+    external: boolean;
+    dependencies: string[];
+    initErrors: string[];
+    provider: string;
+    propertyDependencies: Record<string, string[]>;
+    pendingReplacement: boolean;
+    additionalSecretOutputs: string[];
+    ignoreChanges: string[];
+    retainOnDelete: boolean;
+    deletedWith: string;
+    created?: string;
+    modified?: string;
+}
+
+/** apitype.OperationV2: an operation begun and not known to have finished (`creating`, `updating`, `deleting`, ...). */
+export interface PendingOperation {
+    resource: ResourceState;
+    type: "creating" | "updating" | "deleting" | "reading" | "importing";
+}
+
+const OperationSchema = z.object({
+    resource: ResourceStateSchema,
+    type: z.enum(["creating", "updating", "deleting", "reading", "importing"]),
 });
-export type StackState = z.infer<typeof StackStateSchema>;
+
+const CheckpointSchema = z.object({
+    version: z.literal(3),
+    checkpoint: z.object({
+        stack: z.string(),
+        latest: z
+            .object({
+                manifest: z.object({ time: z.string(), magic: z.string(), version: z.string() }),
+                secrets_providers: z.object({ type: z.literal("passphrase"), state: z.object({ salt: z.string() }) }).optional(),
+                resources: z.array(ResourceStateSchema).optional(),
+                pending_operations: z.array(OperationSchema).optional(),
+            })
+            .optional(),
+    }),
+});
+
+export interface StackState {
+    /** fully qualified `organization/project/stack` (apitype CheckpointV3.Stack) */
+    stack: string;
+    /** the passphrase secrets manager's state (`v1:<salt>:<check>`) */
+    salt: string;
+    /** in dependency order: every resource after the resources it depends on */
+    resources: ResourceState[];
+    pendingOperations: PendingOperation[];
+}
+
+export function fillResource(r: ResourceV3): ResourceState {
+    return {
+        urn: r.urn,
+        custom: r.custom,
+        delete: r.delete ?? false,
+        id: r.id ?? "",
+        type: r.type,
+        inputs: r.inputs ?? {},
+        outputs: r.outputs ?? {},
+        parent: r.parent ?? "",
+        protect: r.protect ?? false,
+        external: r.external ?? false,
+        dependencies: r.dependencies ?? [],
+        initErrors: r.initErrors ?? [],
+        provider: r.provider ?? "",
+        propertyDependencies: r.propertyDependencies ?? {},
+        pendingReplacement: r.pendingReplacement ?? false,
+        additionalSecretOutputs: r.additionalSecretOutputs ?? [],
+        ignoreChanges: r.ignoreChanges ?? [],
+        retainOnDelete: r.retainOnDelete ?? false,
+        deletedWith: r.deletedWith ?? "",
+        created: r.created,
+        modified: r.modified,
+    };
+}
+
+/** stack.SerializeResource: empty fields are left out (`omitempty`), as the CLI writes them. */
+function compactResource(r: ResourceState): ResourceV3 {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r)) {
+        if (v === undefined || v === "" || v === false) continue;
+        if (Array.isArray(v) && v.length === 0) continue;
+        if (isObject(v) && Object.keys(v).length === 0 && k !== "inputs" && k !== "outputs") continue;
+        out[k] = v;
+    }
+    out.custom = r.custom;
+    return out as ResourceV3;
+}
+
+// ----- the passphrase crypter ---------------------------------------------------------------------------------
 
 const keyCache = new Map<string, Buffer>();
-function deriveKey(passphrase: string, salt: string): Buffer {
-    const cacheKey = `${salt}\u0000${passphrase}`;
+function deriveKey(passphrase: string, salt: Buffer): Buffer {
+    const cacheKey = `${salt.toString("base64")}\u0000${passphrase}`;
     let key = keyCache.get(cacheKey);
     if (!key) {
-        key = crypto.scryptSync(passphrase, Buffer.from(salt, "base64"), 32);
+        key = crypto.pbkdf2Sync(passphrase, salt, 1_000_000, 32, "sha256");
         keyCache.set(cacheKey, key);
     }
     return key;
 }
 
-function encrypt(key: Buffer, plaintext: string): string {
+function seal(key: Buffer, plaintext: string): string {
     const nonce = crypto.randomBytes(12);
     const cipher = crypto.createCipheriv("aes-256-gcm", key, nonce);
     const sealed = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
     return `v1:${nonce.toString("base64")}:${sealed.toString("base64")}`;
 }
 
-function decrypt(key: Buffer, ciphertext: string): string {
+function open(key: Buffer, ciphertext: string): string {
     const [v, nonceB64, sealedB64] = ciphertext.split(":");
     if (v !== "v1" || !nonceB64 || !sealedB64) throw new Error("state: malformed secret ciphertext");
     const sealed = Buffer.from(sealedB64, "base64");
     const decipher = crypto.createDecipheriv("aes-256-gcm", key, Buffer.from(nonceB64, "base64"));
     decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString("utf8");
+}
+
+/** The key for a manager state `v1:<salt>:<check>`; a wrong passphrase fails here, like the CLI's
+ *  "incorrect passphrase". */
+function keyFor(salt: string, passphrase: string): Buffer {
+    const [v, saltB64, ...check] = salt.split(":");
+    if (v !== "v1" || !saltB64) throw new Error("state: malformed passphrase secrets manager state");
+    const key = deriveKey(passphrase, Buffer.from(saltB64, "base64"));
     try {
-        return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString("utf8");
+        if (open(key, check.join(":")) !== "pulumi") throw new Error();
     } catch {
-        throw new Error("state: cannot decrypt a secret (wrong PULUMI_CONFIG_PASSPHRASE?)");
+        throw new Error("state: incorrect passphrase (PULUMI_CONFIG_PASSPHRASE)");
     }
+    return key;
+}
+
+export function newSalt(passphrase: string): string {
+    const salt = crypto.randomBytes(8);
+    return `v1:${salt.toString("base64")}:${seal(deriveKey(passphrase, salt), "pulumi")}`;
 }
 
 function mapSecrets(v: unknown, f: (secret: Record<string, unknown>) => unknown): unknown {
@@ -91,38 +198,82 @@ function passphraseOf(passphrase?: string): string {
     return passphrase ?? process.env.PULUMI_CONFIG_PASSPHRASE ?? "";
 }
 
-export function emptyState(project: string, stack: string): StackState {
-    return { version: 1, project, stack, secretsProvider: { type: "passphrase", salt: crypto.randomBytes(16).toString("base64") }, resources: [] };
+// ----- files ---------------------------------------------------------------------------------------------------
+
+/** Where the file backend keeps a stack: `<backend>/.pulumi/stacks/<project>/<stack>.json` (pkg/backend/diy). */
+export function checkpointPath(backendDir: string, project: string, stack: string): string {
+    return path.join(backendDir, ".pulumi", "stacks", project, `${stack}.json`);
 }
 
-/** Read and validate a state file; secrets come back in wire form `{sig, value}` (decrypted). */
-export function readState(stateFile: string, passphrase?: string): StackState {
-    const raw: unknown = JSON.parse(fs.readFileSync(stateFile, "utf8"));
-    const parsed = StackStateSchema.parse(raw);
-    const key = deriveKey(passphraseOf(passphrase), parsed.secretsProvider.salt);
-    const open = (v: unknown) =>
+export function emptyState(fqStack: string, passphrase?: string): StackState {
+    return { stack: fqStack, salt: newSalt(passphraseOf(passphrase)), resources: [], pendingOperations: [] };
+}
+
+/** Read and validate a checkpoint; secrets come back in wire form `{sig, value}` (decrypted). */
+export function readState(file: string, passphrase?: string): StackState {
+    const parsed = CheckpointSchema.parse(JSON.parse(fs.readFileSync(file, "utf8")));
+    const latest = parsed.checkpoint.latest;
+    const salt = latest?.secrets_providers?.state.salt ?? newSalt(passphraseOf(passphrase));
+    let key: Buffer | undefined;
+    const unseal = (v: unknown) =>
         mapSecrets(v, (s) => {
             const ct = s["ciphertext"];
             if (typeof ct !== "string") throw new Error("state: secret without ciphertext");
-            return { [SIG_KEY]: SECRET_SIG, value: JSON.parse(decrypt(key, ct)) as unknown };
+            key ??= keyFor(salt, passphraseOf(passphrase));
+            return { [SIG_KEY]: SECRET_SIG, value: JSON.parse(open(key, ct)) as unknown };
         });
-    return StackStateSchema.parse({
-        ...parsed,
-        resources: parsed.resources.map((r) => ({ ...r, inputs: open(r.inputs), outputs: open(r.outputs) })),
-    });
+    const load = (r: ResourceV3): ResourceState => {
+        const f = fillResource(r);
+        return { ...f, inputs: unseal(f.inputs) as Record<string, unknown>, outputs: unseal(f.outputs) as Record<string, unknown> };
+    };
+    return {
+        stack: parsed.checkpoint.stack,
+        salt,
+        resources: (latest?.resources ?? []).map(load),
+        pendingOperations: (latest?.pending_operations ?? []).map((op) => ({ type: op.type, resource: load(op.resource) })),
+    };
 }
 
-export function loadStateOrEmpty(stateFile: string, project: string, stack: string, passphrase?: string): StackState {
-    return fs.existsSync(stateFile) ? readState(stateFile, passphrase) : emptyState(project, stack);
+export function loadStateOrEmpty(file: string, fqStack: string, passphrase?: string): StackState {
+    return fs.existsSync(file) ? readState(file, passphrase) : emptyState(fqStack, passphrase);
 }
 
-/** Write a state file; every secret is sealed, so no secret plaintext ever reaches the disk. */
-export function writeState(stateFile: string, state: StackState, passphrase?: string): void {
-    const key = deriveKey(passphraseOf(passphrase), state.secretsProvider.salt);
-    const seal = (v: unknown) => mapSecrets(v, (s) => ({ [SIG_KEY]: SECRET_SIG, ciphertext: encrypt(key, JSON.stringify(isSecret(s) ? s.value : null) ?? "null") }));
-    const sealed = { ...state, resources: state.resources.map((r) => ({ ...r, inputs: seal(r.inputs), outputs: seal(r.outputs) })) };
-    fs.mkdirSync(path.dirname(stateFile), { recursive: true });
-    const tmp = `${stateFile}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(sealed, null, 2) + "\n", { mode: 0o600 });
-    fs.renameSync(tmp, stateFile);
+/**
+ * Write a checkpoint atomically (temp file, fsync, rename: the file backend's persister writes whole snapshots
+ * the same way); every secret is sealed, so no plaintext secret reaches the disk.
+ */
+export function writeState(file: string, state: StackState, passphrase?: string): void {
+    const key = keyFor(state.salt, passphraseOf(passphrase));
+    const sealSecrets = (v: unknown) =>
+        mapSecrets(v, (s) => ({ [SIG_KEY]: SECRET_SIG, ciphertext: seal(key, JSON.stringify(isSecret(s) ? s.value : null) ?? "null") }));
+    const save = (r: ResourceState): ResourceV3 =>
+        compactResource({
+            ...r,
+            inputs: sealSecrets(r.inputs) as Record<string, unknown>,
+            outputs: sealSecrets(r.outputs) as Record<string, unknown>,
+        });
+    const checkpoint = {
+        version: 3,
+        checkpoint: {
+            stack: state.stack,
+            latest: {
+                manifest: { time: new Date().toISOString(), magic: "", version: "engine-stand-in" },
+                secrets_providers: { type: "passphrase", state: { salt: state.salt } },
+                resources: state.resources.map(save),
+                ...(state.pendingOperations.length
+                    ? { pending_operations: state.pendingOperations.map((op) => ({ resource: save(op.resource), type: op.type })) }
+                    : {}),
+            },
+        },
+    };
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, "w", 0o600);
+    try {
+        fs.writeSync(fd, JSON.stringify(checkpoint, null, 4) + "\n");
+        fs.fsyncSync(fd);
+    } finally {
+        fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
 }

@@ -17,6 +17,10 @@ export interface ThingArgs {
     token?: pulumi.Input<string>;
     /** "config": record what the provider sees of the stack config in <dir>/config-seen.json */
     probe?: pulumi.Input<string>;
+    /** how long create and delete take (to see steps overlap) */
+    delayMs?: pulumi.Input<number>;
+    /** a change of `ref` needs a replacement (to see dependents replaced with a delete-before-replace) */
+    replaceOnRef?: pulumi.Input<boolean>;
 }
 
 interface ThingInputs {
@@ -28,6 +32,8 @@ interface ThingInputs {
     fail?: string;
     token?: string;
     probe?: string;
+    delayMs?: number;
+    replaceOnRef?: boolean;
 }
 
 export interface LogEntry {
@@ -80,6 +86,7 @@ class ThingProvider implements pulumi.dynamic.ResourceProvider {
         const o = olds as unknown as ThingInputs;
         const n = news as unknown as ThingInputs;
         const replaces = o.name !== n.name ? ["name"] : [];
+        if (n.replaceOnRef && o.ref !== n.ref) replaces.push("ref");
         const changes = replaces.length > 0 || o.size !== n.size || o.ref !== n.ref || o.token !== n.token;
         return { changes, replaces, deleteBeforeReplace: n.dbr === true };
     }
@@ -88,6 +95,12 @@ class ThingProvider implements pulumi.dynamic.ResourceProvider {
         const i = inputs as unknown as ThingInputs;
         const w = world(i.dir);
         if (i.fail === "plain") throw new Error(`cannot create ${i.name}`);
+        // a slow create: the object exists half-way through (what a killed CLI leaves behind)
+        const half = () => new Promise((r) => setTimeout(r, (i.delayMs ?? 0) / 2));
+        if (i.delayMs) {
+            w.log("begin", "", i.name);
+            await half();
+        }
         const id = w.nextId(i.name);
         w.log("create", id, i.name);
         console.log(`creating ${i.name} as ${id}`);
@@ -95,12 +108,23 @@ class ThingProvider implements pulumi.dynamic.ResourceProvider {
         if (i.probe === "config") {
             const pulumiSdk: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
             const fs: typeof import("fs") = require("fs");
-            const seen = { ...this.configSeen, viaEnvConfig: new pulumiSdk.Config("toy").get("endpoint"), viaEnvSecret: new pulumiSdk.Config("toy").get("apiKey"), env: process.env.PULUMI_CONFIG, project: process.env.PULUMI_NODEJS_PROJECT };
+            const seen = {
+                ...this.configSeen,
+                viaEnvConfig: new pulumiSdk.Config("toy").get("endpoint"),
+                viaEnvSecret: new pulumiSdk.Config("toy").get("apiKey"),
+                env: process.env.PULUMI_CONFIG,
+                project: process.env.PULUMI_NODEJS_PROJECT,
+            };
             fs.writeFileSync(`${i.dir}/config-seen.json`, JSON.stringify(seen));
         }
         w.put(id, { name: i.name, size: i.size });
+        if (i.delayMs) await half();
         if (i.fail === "partial") {
-            throw Object.assign(new Error(`${id} created but never became ready`), { id, properties: { ...inputs, thingId: id, ready: false }, reasons: ["timed out waiting for ready"] });
+            throw Object.assign(new Error(`${id} created but never became ready`), {
+                id,
+                properties: { ...inputs, thingId: id, ready: false },
+                reasons: ["timed out waiting for ready"],
+            });
         }
         return { id, outs: { ...inputs, thingId: id, ready: true, apiToken: i.token ? `derived-${i.token}` : null } };
     }
@@ -123,6 +147,7 @@ class ThingProvider implements pulumi.dynamic.ResourceProvider {
 
     async delete(id: string, props: Record<string, unknown>): Promise<void> {
         const w = world(String(props["dir"]));
+        if (typeof props["delayMs"] === "number") await new Promise((r) => setTimeout(r, props["delayMs"] as number));
         w.log("delete", id, String(props["name"]));
         w.remove(id);
     }

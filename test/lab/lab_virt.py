@@ -10,6 +10,7 @@ Loaded by nova-compute as compute_driver = lab_virt.LabGuestDriver, with PYTHONP
 """
 import json
 import os
+import time
 
 from oslo_log import log as logging
 
@@ -51,7 +52,19 @@ class LabGuestDriver(fake.RescueBFVDriver):
             json.dump(vms, f)
         os.replace(self._saved + ".tmp", self._saved)
 
+    # ---- a slow hypervisor, for the tests of a boot that times out: while this file holds a number,
+    # every boot takes that many seconds more (nova-compute is eventlet-patched: only this build waits)
+    _boot_delay = os.path.join(lab_guest.LAB, "state", "nova", "boot-delay")
+
     def spawn(self, *args, **kwargs):
+        try:
+            with open(self._boot_delay) as f:
+                delay = float(f.read().strip() or 0)
+        except (OSError, ValueError):
+            delay = 0
+        if delay > 0:
+            LOG.info("lab: boot delayed by %ss (%s)", delay, self._boot_delay)
+            time.sleep(delay)
         super().spawn(*args, **kwargs)
         self._save()
 

@@ -1,64 +1,10 @@
 // The REST client's own behaviour: what a real cloud does only under load or failure (429 with
 // Retry-After, 503, an expired token, a dropped connection, pages) is played by a small local
 // HTTP server; everything else is proven against the lab cloud (test/lab, test/e2e).
-import * as http from "http";
-import type { AddressInfo } from "net";
 import { z } from "zod";
-import { ApiError, ConflictError, NotFoundError, ResponseShapeError } from "../../providers/openstack/errors";
-import { Session } from "../../providers/openstack/session";
-import type { AuthOptions } from "../../providers/openstack/credentials";
-
-type Handler = (req: http.IncomingMessage, body: string) => { status: number; body?: unknown; headers?: Record<string, string> } | "drop";
-
-class FakeCloud {
-    readonly seen: { method: string; url: string; token?: string; microversion?: string }[] = [];
-    tokens = 0;
-    private server?: http.Server;
-    routes: Handler = () => ({ status: 404, body: { itemNotFound: { message: "no route" } } });
-    get url(): string {
-        return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-    }
-    async start(): Promise<void> {
-        this.server = http.createServer((req, res) => {
-            let body = "";
-            req.on("data", (d) => (body += d));
-            req.on("end", () => {
-                if (req.url === "/v3/auth/tokens") {
-                    this.tokens++;
-                    res.writeHead(201, { "Content-Type": "application/json", "X-Subject-Token": `tok-${this.tokens}` });
-                    res.end(JSON.stringify({
-                        token: {
-                            expires_at: "2099-01-01T00:00:00Z",
-                            user: { id: "u1" },
-                            project: { id: "p1" },
-                            roles: [{ name: "member" }],
-                            catalog: [
-                                { type: "compute", endpoints: [{ interface: "public", region_id: "RegionOne", url: `${this.url}/compute/v2.1` }, { interface: "public", region_id: "Other", url: "http://other.invalid" }] },
-                                { type: "volumev3", endpoints: [{ interface: "public", region_id: "RegionOne", url: `${this.url}/volume/v3/p1` }] },
-                                { type: "network", endpoints: [{ interface: "public", region_id: "RegionOne", url: `${this.url}/network/` }] },
-                            ],
-                        },
-                    }));
-                    return;
-                }
-                this.seen.push({ method: req.method!, url: req.url!, token: req.headers["x-auth-token"] as string, microversion: req.headers["openstack-api-version"] as string | undefined });
-                const r = this.routes(req, body);
-                if (r === "drop") return req.socket.destroy();
-                res.writeHead(r.status, { "Content-Type": "application/json", "X-Openstack-Request-Id": `req-${this.seen.length}`, ...r.headers });
-                res.end(r.body === undefined ? "" : JSON.stringify(r.body));
-            });
-        });
-        await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    }
-    async stop(): Promise<void> {
-        await new Promise<void>((r) => this.server!.close(() => r()));
-    }
-}
-
-const auth = (url: string, over: Partial<AuthOptions> = {}): AuthOptions => ({
-    authUrl: `${url}/v3`, method: "password", username: "operator", password: "pw", projectName: "incidents",
-    userDomainName: "Default", projectDomainName: "Default", region: "RegionOne", interface: "public", insecure: false, source: "test", ...over,
-});
+import { ApiError, ConflictError, NotFoundError, ResponseShapeError } from "../../clients/openstack/errors";
+import { Session } from "../../clients/openstack/session";
+import { auth, FakeCloud } from "../support/fakeCloud";
 
 describe("OpenStack session", () => {
     const cloud = new FakeCloud();
@@ -86,7 +32,12 @@ describe("OpenStack session", () => {
 
     it("sends the microversion header and validates the response with the schema", async () => {
         cloud.routes = () => ({ status: 200, body: { server: { id: "s1" } } });
-        const r = await s.request("compute", { what: "show server", path: "/servers/s1", microversion: "2.79", schema: z.object({ server: z.object({ id: z.string() }) }) });
+        const r = await s.request("compute", {
+            what: "show server",
+            path: "/servers/s1",
+            microversion: "2.79",
+            schema: z.object({ server: z.object({ id: z.string() }) }),
+        });
         expect(r.data.server.id).toBe("s1");
         expect(r.requestId).toBe("req-1");
         expect(cloud.seen[0]).toMatchObject({ method: "GET", url: "/compute/v2.1/servers/s1", microversion: "compute 2.79" });
@@ -94,14 +45,21 @@ describe("OpenStack session", () => {
 
     it("reports a wrong response shape with what was asked and the request id", async () => {
         cloud.routes = () => ({ status: 200, body: { server: { name: 3 } } });
-        const p = s.request("compute", { what: "show server s1", path: "/servers/s1", schema: z.object({ server: z.object({ id: z.string() }) }) });
+        const p = s.request("compute", {
+            what: "show server s1",
+            path: "/servers/s1",
+            schema: z.object({ server: z.object({ id: z.string() }) }),
+        });
         await expect(p).rejects.toBeInstanceOf(ResponseShapeError);
         await expect(p).rejects.toThrow(/show server s1.*request id req-1/s);
     });
 
     it("retries 429 honouring Retry-After, and says so", async () => {
         let n = 0;
-        cloud.routes = () => (++n === 1 ? { status: 429, headers: { "Retry-After": "0" }, body: { overLimit: { message: "slow down" } } } : { status: 200, body: { ok: true } });
+        cloud.routes = () =>
+            ++n === 1
+                ? { status: 429, headers: { "Retry-After": "0" }, body: { overLimit: { message: "slow down" } } }
+                : { status: 200, body: { ok: true } };
         const r = await s.request("compute", { what: "list things", path: "/things" });
         expect(r.status).toBe(200);
         expect(cloud.seen).toHaveLength(2);
@@ -118,17 +76,28 @@ describe("OpenStack session", () => {
 
     it("does not repeat a POST after a 500: the first may have created something", async () => {
         cloud.routes = () => ({ status: 500, body: { computeFault: { message: "boom" } } });
-        await expect(s.request("volume", { what: "create volume", method: "POST", path: "/volumes", body: {} })).rejects.toThrow(/HTTP 500: create volume: boom \(request id req-1\)/);
+        await expect(s.request("volume", { what: "create volume", method: "POST", path: "/volumes", body: {} })).rejects.toThrow(
+            /HTTP 500: create volume: boom \(request id req-1\)/,
+        );
         expect(cloud.seen).toHaveLength(1);
     });
 
     it("retries 409 only where the caller says the conflict is transient", async () => {
         let n = 0;
-        cloud.routes = () => (++n === 1 ? { status: 409, body: { conflictingRequest: { message: "in task_state attaching" } } } : { status: 202 });
-        await s.request("compute", { what: "attach", method: "POST", path: "/servers/s1/os-volume_attachments", body: {}, retryConflict: true });
+        cloud.routes = () =>
+            ++n === 1 ? { status: 409, body: { conflictingRequest: { message: "in task_state attaching" } } } : { status: 202 };
+        await s.request("compute", {
+            what: "attach",
+            method: "POST",
+            path: "/servers/s1/os-volume_attachments",
+            body: {},
+            retryConflict: true,
+        });
         expect(cloud.seen).toHaveLength(2);
         cloud.routes = () => ({ status: 409, body: { conflictingRequest: { message: "busy" } } });
-        await expect(s.request("compute", { what: "stop", method: "POST", path: "/servers/s1/action", body: {} })).rejects.toBeInstanceOf(ConflictError);
+        await expect(s.request("compute", { what: "stop", method: "POST", path: "/servers/s1/action", body: {} })).rejects.toBeInstanceOf(
+            ConflictError,
+        );
     });
 
     it("types 404 as NotFoundError, keeping the request id", async () => {
@@ -151,7 +120,14 @@ describe("OpenStack session", () => {
         cloud.routes = (req) => {
             const u = new URL(req.url!, cloud.url);
             const marker = u.searchParams.get("marker");
-            if (!marker) return { status: 200, body: { ports: [{ id: "a" }, { id: "b" }], ports_links: [{ rel: "next", href: `${cloud.url}/network/v2.0/ports?marker=b&limit=2` }] } };
+            if (!marker)
+                return {
+                    status: 200,
+                    body: {
+                        ports: [{ id: "a" }, { id: "b" }],
+                        ports_links: [{ rel: "next", href: `${cloud.url}/network/v2.0/ports?marker=b&limit=2` }],
+                    },
+                };
             if (marker === "b") return { status: 200, body: { ports: [{ id: "c" }], ports_links: [] } };
             return { status: 400 };
         };
@@ -165,7 +141,9 @@ describe("OpenStack session", () => {
         await bad.start();
         bad.routes = () => ({ status: 401 });
         const closed = `http://127.0.0.1:1`;
-        await expect(Session.connect(auth(closed))).rejects.toThrow(/cannot reach Keystone at http:\/\/127\.0\.0\.1:1\/v3\/auth\/tokens \(test\)/);
+        await expect(Session.connect(auth(closed))).rejects.toThrow(
+            /cannot reach Keystone at http:\/\/127\.0\.0\.1:1\/v3\/auth\/tokens \(test\)/,
+        );
         await bad.stop();
         expect(ApiError).toBeDefined();
     });

@@ -12,11 +12,21 @@ describe("IncidentLock check", () => {
 
     it("refuses to move an incident stack to another server", async () => {
         const r = await impl.check(lock, { ...lock, serverId: "srv-b" });
-        expect(r.failures).toEqual([{ property: "serverId", reason: expect.stringMatching(/this stack recovers server srv-a; to recover srv-b, use a stack of its own \(`pulumi stack init`\)/) }]);
+        expect(r.failures).toEqual([
+            {
+                property: "serverId",
+                reason: expect.stringMatching(
+                    /this stack recovers server srv-a; to recover srv-b, use a stack of its own \(`pulumi stack init`\)/,
+                ),
+            },
+        ]);
     });
 
     it("refuses a renamed stack (everything it made is tagged with the old name)", async () => {
         const r = await impl.check(lock, { ...lock, stack: "organization/openstack-recovery/other" });
-        expect(r.failures?.[0]).toMatchObject({ property: "stack", reason: expect.stringMatching(/tagged organization\/openstack-recovery\/inc1234; rename the stack back/) });
+        expect(r.failures?.[0]).toMatchObject({
+            property: "stack",
+            reason: expect.stringMatching(/tagged organization\/openstack-recovery\/inc1234; rename the stack back/),
+        });
     });
 });

@@ -1,5 +1,5 @@
 // What Pulumi stores as `__provider` for our resources, and what the real dynamic-provider host
-// does with it. Three promises (DESIGN.md section 6):
+// does with it. Three promises (ARCHITECTURE.md "The state contract"):
 //  1. no password, token or key is inside `__provider`, whatever the program had in its config/env;
 //  2. the serialized part is a thin stub: no implementation, client or schema code in it;
 //  3. delete (and read) run today's code from providers/<step>.ts, not code frozen into state, and
@@ -28,7 +28,10 @@ describe("__provider of every step", () => {
         // what a careless provider could pick up: credentials in the environment and the stack config
         process.env.OS_PASSWORD = SECRET_PASSWORD;
         process.env.OS_TOKEN = SECRET_TOKEN;
-        pulumi.runtime.setAllConfig({ "openstack:password": SECRET_PASSWORD, "openstack:token": SECRET_TOKEN }, ["openstack:password", "openstack:token"]);
+        pulumi.runtime.setAllConfig({ "openstack:password": SECRET_PASSWORD, "openstack:token": SECRET_TOKEN }, [
+            "openstack:password",
+            "openstack:token",
+        ]);
         pulumi.runtime.setMocks(
             {
                 newResource: (a) => {
@@ -45,9 +48,22 @@ describe("__provider of every step", () => {
             new IncidentLock("lock", { ...t, serverId: "s-broken" }),
             new VolumeClone("clone", { ...t, sourceVolumeId: "v-root", name: "vol-clone-INC1" }),
             new HelperAttachment("attach", { ...t, helperServerId: "s-helper", volumeId: "v-clone" }),
-            new DiskRepair("repair", { ...t, volumeId: "v-clone", helperServerId: "s-helper", host: "10.0.0.2", privateKeyFile: "/root/.ssh/id_ed25519", actions: ["fstab"] }),
+            new DiskRepair("repair", {
+                ...t,
+                volumeId: "v-clone",
+                helperServerId: "s-helper",
+                host: "10.0.0.2",
+                privateKeyFile: "/root/.ssh/id_ed25519",
+                actions: ["fstab"],
+            }),
             new ReservedPort("port", { ...t, mode: "takeover", brokenServerId: "s-broken", portId: "p1" }),
-            new ReplacementServer("server", { ...t, name: "web-1-recovered", flavorId: "f1", bootVolumeId: "v-clone", brokenServerId: "s-broken" }),
+            new ReplacementServer("server", {
+                ...t,
+                name: "web-1-recovered",
+                flavorId: "f1",
+                bootVolumeId: "v-clone",
+                brokenServerId: "s-broken",
+            }),
         ];
         await Promise.all(res.map((r) => new Promise((ok) => r.urn.apply(ok))));
     });
@@ -67,15 +83,19 @@ describe("__provider of every step", () => {
         ]);
     });
 
-    it.each(["IncidentLock", "VolumeClone", "HelperAttachment", "DiskRepair", "ReservedPort", "ReplacementServer"])("%s: no secret, no key, no implementation in __provider", (step) => {
-        const text = captured.get(`pulumi-nodejs:dynamic/recovery:${step}`)!;
-        expect(text).toContain("exports.handler");
-        for (const secret of [SECRET_PASSWORD, SECRET_TOKEN, KEY_MARKER]) expect(text).not.toContain(secret);
-        // thin: the step is loaded by name; no OpenStack client, schema or SSH code travels in state
-        expect(text).toContain(`"${step[0].toLowerCase()}${step.slice(1)}"`);
-        for (const impl of ["X-Auth-Token", "source_volid", "os-volume_attachments", "ssh2", "zod", "device_owner"]) expect(text).not.toContain(impl);
-        expect(text.length).toBeLessThan(8000);
-    });
+    it.each(["IncidentLock", "VolumeClone", "HelperAttachment", "DiskRepair", "ReservedPort", "ReplacementServer"])(
+        "%s: no secret, no key, no implementation in __provider",
+        (step) => {
+            const text = captured.get(`pulumi-nodejs:dynamic/recovery:${step}`)!;
+            expect(text).toContain("exports.handler");
+            for (const secret of [SECRET_PASSWORD, SECRET_TOKEN, KEY_MARKER]) expect(text).not.toContain(secret);
+            // thin: the step is loaded by name; no OpenStack client, schema or SSH code travels in state
+            expect(text).toContain(`"${step[0].toLowerCase()}${step.slice(1)}"`);
+            for (const impl of ["X-Auth-Token", "source_volid", "os-volume_attachments", "ssh2", "zod", "device_owner"])
+                expect(text).not.toContain(impl);
+            expect(text.length).toBeLessThan(8000);
+        },
+    );
 });
 
 describe("the real dynamic-provider host runs today's step code", () => {
@@ -95,7 +115,13 @@ export const impl = {
         );
     const startHost = () =>
         DynamicProviderHost.start(
-            { cwd: project, project: "openstack-recovery", configJson: JSON.stringify({ "openstack:password": SECRET_PASSWORD }), onCall: () => undefined, onDiagnostic: () => undefined },
+            {
+                cwd: project,
+                project: "openstack-recovery",
+                configJson: JSON.stringify({ "openstack:password": SECRET_PASSWORD }),
+                onCall: () => undefined,
+                onDiagnostic: () => undefined,
+            },
             { "openstack:password": SECRET_PASSWORD },
             { "openstack:password": SECRET_PASSWORD },
         ).then((h) => (hosts.push(h), h));

@@ -11,7 +11,14 @@ const args = (over: Partial<VolumeBackedArgs> = {}): VolumeBackedArgs => ({
     stack: "organization/openstack-recovery/inc1234",
     brokenServer: { id: "srv-broken", name: "web-1", availabilityZone: "nova", flavorId: "f1" },
     rootVolume: { id: "vol-root", size: 20, availabilityZone: "nova" },
-    helper: { serverId: "srv-helper", address: "10.0.0.2", port: 22, user: "root", privateKeyFile: "/home/op/.ssh/helper", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJigioH" },
+    helper: {
+        serverId: "srv-helper",
+        address: "10.0.0.2",
+        port: 22,
+        user: "root",
+        privateKeyFile: "/home/op/.ssh/helper",
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJigioH",
+    },
     repair: { actions: ["fsck", "fstab"], mode: "repair" },
     keepIp: { mode: "takeover", portIds: ["port-a", "port-b"] },
     replacement: { name: "web-1-recovered", boot: true, dataVolumeIds: ["vol-data-1", "vol-data-2"] },
@@ -25,7 +32,12 @@ async function build(a: VolumeBackedArgs): Promise<MockHarness> {
         project: "openstack-recovery",
         stack: "inc1234",
         // what the providers would return, so outputs can flow downstream
-        state: (r) => (r.type === `${T}VolumeClone` ? { volumeId: "vol-clone" } : r.type === `${T}ReservedPort` ? { portId: `${r.name}-port` } : undefined),
+        state: (r) =>
+            r.type === `${T}VolumeClone`
+                ? { volumeId: "vol-clone" }
+                : r.type === `${T}ReservedPort`
+                  ? { portId: `${r.name}-port` }
+                  : undefined,
         config: { "openstack:password": "never-in-an-input" },
         secretConfigKeys: ["openstack:password"],
     });
@@ -68,15 +80,33 @@ describe("volume-backed recipe graph", () => {
     });
 
     it("gives each step what the runbook says", () => {
-        expect(h.get("INC1234-clone").inputs).toMatchObject({ sourceVolumeId: "vol-root", name: "vol-clone-INC1234", size: 20, retain: true, incident: "INC1234", stack: "organization/openstack-recovery/inc1234" });
+        expect(h.get("INC1234-clone").inputs).toMatchObject({
+            sourceVolumeId: "vol-root",
+            name: "vol-clone-INC1234",
+            size: 20,
+            retain: true,
+            incident: "INC1234",
+            stack: "organization/openstack-recovery/inc1234",
+        });
         expect(h.get("INC1234-attachment").inputs).toMatchObject({ helperServerId: "srv-helper", volumeId: "vol-clone" });
         expect(h.get("INC1234-port-1").inputs).toMatchObject({ mode: "takeover", portId: "port-b", brokenServerId: "srv-broken" });
-        expect(h.get("INC1234-server").inputs).toMatchObject({ bootVolumeId: "vol-clone", portIds: ["INC1234-port-0-port", "INC1234-port-1-port"], dataVolumeIds: ["vol-data-1", "vol-data-2"], flavorId: "f1", retain: true });
+        expect(h.get("INC1234-server").inputs).toMatchObject({
+            bootVolumeId: "vol-clone",
+            portIds: ["INC1234-port-0-port", "INC1234-port-1-port"],
+            dataVolumeIds: ["vol-data-1", "vol-data-2"],
+            flavorId: "f1",
+            retain: true,
+        });
     });
 
     it("shows the repair script and its hash in the preview, with the volume id left as a placeholder", () => {
         const repair = h.get("INC1234-repair").inputs;
-        expect(repair).toMatchObject({ actions: ["fsck", "fstab"], mode: "repair", host: "10.0.0.2", privateKeyFile: "/home/op/.ssh/helper" });
+        expect(repair).toMatchObject({
+            actions: ["fsck", "fstab"],
+            mode: "repair",
+            host: "10.0.0.2",
+            privateKeyFile: "/home/op/.ssh/helper",
+        });
         expect(String(repair.scriptSha256)).toMatch(/^[0-9a-f]{64}$/);
         expect(String(repair.script)).toContain("00000000-0000-4000-8000-000000000000");
     });
@@ -91,13 +121,25 @@ describe("volume-backed recipe graph", () => {
 describe("recipe variants", () => {
     it("report mode clones, attaches and reports, and neither stops the server nor boots anything", async () => {
         const h = await build(args({ repair: { actions: ["fstab"], mode: "report" } }));
-        expect(h.registrations.map((r) => r.type.replace(T, "")).filter((t) => !t.includes(":"))).toEqual(["IncidentLock", "VolumeClone", "HelperAttachment", "DiskRepair"]);
+        expect(h.registrations.map((r) => r.type.replace(T, "")).filter((t) => !t.includes(":"))).toEqual([
+            "IncidentLock",
+            "VolumeClone",
+            "HelperAttachment",
+            "DiskRepair",
+        ]);
         expect(h.get("INC1234-clone").inputs.retain).toBe(false); // only a DELETE-ME copy: destroy deletes it
     });
 
     it("an address to keep in a new port, and no address kept at all", async () => {
-        let h = await build(args({ keepIp: { mode: "create", networkId: "net-1", fixedIps: [{ subnet_id: "sub-1", ip_address: "10.0.0.5" }] } }));
-        expect(h.get("INC1234-port-0").inputs).toMatchObject({ mode: "create", networkId: "net-1", fixedIps: [{ ip_address: "10.0.0.5" }], retain: true });
+        let h = await build(
+            args({ keepIp: { mode: "create", networkId: "net-1", fixedIps: [{ subnet_id: "sub-1", ip_address: "10.0.0.5" }] } }),
+        );
+        expect(h.get("INC1234-port-0").inputs).toMatchObject({
+            mode: "create",
+            networkId: "net-1",
+            fixedIps: [{ ip_address: "10.0.0.5" }],
+            retain: true,
+        });
         h = await build(args({ keepIp: { mode: "none", networkIds: ["net-1"] } }));
         expect(h.registrations.some((r) => r.type === `${T}ReservedPort`)).toBe(false);
         expect(h.get("INC1234-server").inputs).toMatchObject({ networkIds: ["net-1"], portIds: [] });

@@ -4,8 +4,8 @@ import { DiskSpec, loopSupport } from "../support/disks";
 
 const loop = loopSupport();
 if (!loop.ok) {
-  // a skipped test must say why: jest lists them as skipped, this says the reason
-  console.warn(`SKIPPED: repair tests that need a loop device: ${loop.reason}`);
+    // a skipped test must say why: jest lists them as skipped, this says the reason
+    console.warn(`SKIPPED: repair tests that need a loop device: ${loop.reason}`);
 }
 /** `test` when loop devices work here, `test.skip` (reason printed above) when not. */
 export const testWithLoop: jest.It = loop.ok ? test : test.skip;
@@ -31,22 +31,25 @@ export const FAKE_GRUB_MKCONFIG = `#!/bin/bash
 
 /** An image where every action has something to do. */
 export function brokenEverything(layout: DiskSpec["layout"] = "mbr-ext4"): DiskSpec {
-  return {
-    layout,
-    faults: layout === "xfs-root" ? ["missing-device", "wrong-root-uuid", "malformed-line"] : ["missing-device", "wrong-root-uuid", "malformed-line", "dirty-journal"],
-    kernels: KERNELS,
-    chrootable: true,
-    files: {
-      "etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
-      "boot/initrd.img-6.1.0-10-amd64": "",
-      "usr/sbin/update-initramfs": FAKE_UPDATE_INITRAMFS,
-      "usr/sbin/grub-mkconfig": FAKE_GRUB_MKCONFIG,
-      "etc/motd": "welcome\n",
-    },
-  };
+    return {
+        layout,
+        faults:
+            layout === "xfs-root"
+                ? ["missing-device", "wrong-root-uuid", "malformed-line"]
+                : ["missing-device", "wrong-root-uuid", "malformed-line", "dirty-journal"],
+        kernels: KERNELS,
+        chrootable: true,
+        files: {
+            "etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+            "boot/initrd.img-6.1.0-10-amd64": "",
+            "usr/sbin/update-initramfs": FAKE_UPDATE_INITRAMFS,
+            "usr/sbin/grub-mkconfig": FAKE_GRUB_MKCONFIG,
+            "etc/motd": "welcome\n",
+        },
+    };
 }
 
 /** Flush dirty pages of loop devices into the image files before hashing them. */
 export function syncAll(): void {
-  execFileSync("sync");
+    execFileSync("sync");
 }

@@ -96,8 +96,14 @@ export class ApiRecorder {
         const out: Buffer[] = [];
         for await (const c of upstream) out.push(c as Buffer);
         let body: Buffer = Buffer.concat(out);
-        if (/\/v3\/auth\/tokens$/.test(target.pathname) && (upstream.statusCode ?? 0) < 300 && body.length) body = this.rewriteCatalog(body);
-        this.calls.push({ method: req.method ?? "?", path: target.pathname + target.search, service: origin, status: upstream.statusCode ?? 0 });
+        if (/\/v3\/auth\/tokens$/.test(target.pathname) && (upstream.statusCode ?? 0) < 300 && body.length)
+            body = this.rewriteCatalog(body);
+        this.calls.push({
+            method: req.method ?? "?",
+            path: target.pathname + target.search,
+            service: origin,
+            status: upstream.statusCode ?? 0,
+        });
         const h = { ...upstream.headers, "content-length": String(body.length) };
         delete h["transfer-encoding"];
         delete h.connection;

@@ -16,55 +16,55 @@ export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "
 export type Fault = "missing-device" | "wrong-root-uuid" | "malformed-line" | "dirty-journal";
 
 export interface DiskSpec {
-  layout: Layout;
-  faults?: Fault[];
-  /** Virtual size, MiB (sparse). Default 128. */
-  sizeMiB?: number;
-  /** UUID of the root filesystem (e.g. the "helper's", to make a duplicate). Default: random. */
-  rootUuid?: string;
-  /** Kernel versions to put in /boot (fake vmlinuz + a gzip initrd each). Default one. */
-  kernels?: string[];
-  /** Extra files in the root (path -> content), written before mkfs. */
-  files?: Record<string, string>;
-  /** Copy bash, env and their libraries in, so `chroot ROOT cmd` runs (fake tools as bash scripts). */
-  chrootable?: boolean;
-  /** LVM only: the volume group name. Default "rootvg". */
-  vgName?: string;
+    layout: Layout;
+    faults?: Fault[];
+    /** Virtual size, MiB (sparse). Default 128. */
+    sizeMiB?: number;
+    /** UUID of the root filesystem (e.g. the "helper's", to make a duplicate). Default: random. */
+    rootUuid?: string;
+    /** Kernel versions to put in /boot (fake vmlinuz + a gzip initrd each). Default one. */
+    kernels?: string[];
+    /** Extra files in the root (path -> content), written before mkfs. */
+    files?: Record<string, string>;
+    /** Copy bash, env and their libraries in, so `chroot ROOT cmd` runs (fake tools as bash scripts). */
+    chrootable?: boolean;
+    /** LVM only: the volume group name. Default "rootvg". */
+    vgName?: string;
 }
 
 export interface PartitionInfo {
-  number: number;
-  startBytes: number;
-  sizeBytes: number;
-  role: "root" | "boot" | "efi" | "bios" | "lvm";
-  fsType?: "ext4" | "xfs" | "vfat";
-  uuid?: string;
+    number: number;
+    startBytes: number;
+    sizeBytes: number;
+    role: "root" | "boot" | "efi" | "bios" | "lvm";
+    fsType?: "ext4" | "xfs" | "vfat";
+    uuid?: string;
 }
 
 export interface BuiltDisk {
-  image: string;
-  dir: string;
-  spec: DiskSpec;
-  rootUuid: string;
-  /** The partition holding the root (for LVM: the PV partition; the LV lies inside it). */
-  root: PartitionInfo;
-  /** LVM only: byte offset of the root LV inside the image. */
-  rootOffsetBytes: number;
-  partitions: PartitionInfo[];
-  /** /etc/fstab as written into the image. */
-  fstab: string;
-  cleanup(): void;
+    image: string;
+    dir: string;
+    spec: DiskSpec;
+    rootUuid: string;
+    /** The partition holding the root (for LVM: the PV partition; the LV lies inside it). */
+    root: PartitionInfo;
+    /** LVM only: byte offset of the root LV inside the image. */
+    rootOffsetBytes: number;
+    partitions: PartitionInfo[];
+    /** /etc/fstab as written into the image. */
+    fstab: string;
+    cleanup(): void;
 }
 
 export interface AttachedDisk {
-  loop: string;
-  /** /dev/loopNpM, in partition order. */
-  partitions: string[];
-  byIdDir: string;
-  volumeId: string;
-  /** The serial link: BYID/virtio-<first 20 chars of volumeId> (or the given name). */
-  link: string;
-  detach(): void;
+    loop: string;
+    /** /dev/loopNpM, in partition order. */
+    partitions: string[];
+    byIdDir: string;
+    volumeId: string;
+    /** The serial link: BYID/virtio-<first 20 chars of volumeId> (or the given name). */
+    link: string;
+    detach(): void;
 }
 
 const MiB = 1024 * 1024;
@@ -74,408 +74,523 @@ const BIOS_GUID = "21686148-6449-6E6F-744E-656564454649";
 const EFI_GUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 
 function run(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * MiB });
+    return execFileSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * MiB });
 }
 
 /** sha256 of a file, streamed in 1 MiB chunks (sparse regions read as zeros). */
 export function sha256File(file: string): string {
-  const h = createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  const buf = Buffer.allocUnsafe(MiB);
-  try {
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
+    const h = createHash("sha256");
+    const fd = fs.openSync(file, "r");
+    const buf = Buffer.allocUnsafe(MiB);
+    try {
+        for (;;) {
+            const n = fs.readSync(fd, buf, 0, buf.length, null);
+            if (n === 0) break;
+            h.update(buf.subarray(0, n));
+        }
+    } finally {
+        fs.closeSync(fd);
     }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
+    return h.digest("hex");
 }
 
 /** sha256 of a block device or file via the sha256sum binary (reads a loop device directly). */
 export function sha256Device(dev: string): string {
-  return run("sha256sum", [dev]).split(/\s+/)[0];
+    return run("sha256sum", [dev]).split(/\s+/)[0];
 }
 
 // ---------------------------------------------------------------- root tree
 
 function debianGrubCfg(uuid: string, kernels: string[]): string {
-  const sorted = [...kernels].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).reverse();
-  const entry = (k: string, sub: boolean) =>
-    `${sub ? "\t" : ""}menuentry 'Debian GNU/Linux, with Linux ${k}' --class debian $menuentry_id_option 'gnulinux-${k}-advanced-${uuid}' {\n` +
-    `${sub ? "\t" : ""}\tlinux /boot/vmlinuz-${k} root=UUID=${uuid} ro console=ttyS0\n` +
-    `${sub ? "\t" : ""}\tinitrd /boot/initrd.img-${k}\n${sub ? "\t" : ""}}\n`;
-  return [
-    "# DO NOT EDIT THIS FILE (test image)",
-    "if [ -s $prefix/grubenv ]; then",
-    "  load_env",
-    "fi",
-    'if [ "${next_entry}" ] ; then',
-    '   set default="${next_entry}"',
-    '   set next_entry=',
-    "   save_env next_entry",
-    "else",
-    '   set default="0"',
-    "fi",
-    `menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-${uuid}' {`,
-    `\tlinux /boot/vmlinuz-${sorted[0]} root=UUID=${uuid} ro`,
-    "}",
-    `submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-${uuid}' {`,
-    ...sorted.map((k) => entry(k, true)),
-    "}",
-    "",
-  ].join("\n");
+    const sorted = [...kernels].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).reverse();
+    const entry = (k: string, sub: boolean) =>
+        `${sub ? "\t" : ""}menuentry 'Debian GNU/Linux, with Linux ${k}' --class debian $menuentry_id_option 'gnulinux-${k}-advanced-${uuid}' {\n` +
+        `${sub ? "\t" : ""}\tlinux /boot/vmlinuz-${k} root=UUID=${uuid} ro console=ttyS0\n` +
+        `${sub ? "\t" : ""}\tinitrd /boot/initrd.img-${k}\n${sub ? "\t" : ""}}\n`;
+    return [
+        "# DO NOT EDIT THIS FILE (test image)",
+        "if [ -s $prefix/grubenv ]; then",
+        "  load_env",
+        "fi",
+        'if [ "${next_entry}" ] ; then',
+        '   set default="${next_entry}"',
+        "   set next_entry=",
+        "   save_env next_entry",
+        "else",
+        '   set default="0"',
+        "fi",
+        `menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-${uuid}' {`,
+        `\tlinux /boot/vmlinuz-${sorted[0]} root=UUID=${uuid} ro`,
+        "}",
+        `submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-${uuid}' {`,
+        ...sorted.map((k) => entry(k, true)),
+        "}",
+        "",
+    ].join("\n");
 }
 
 function writeTree(root: string, files: Record<string, string>): void {
-  for (const [p, content] of Object.entries(files)) {
-    const full = path.join(root, p);
-    fs.mkdirSync(path.dirname(full), { recursive: true });
-    fs.writeFileSync(full, content);
-  }
+    for (const [p, content] of Object.entries(files)) {
+        const full = path.join(root, p);
+        fs.mkdirSync(path.dirname(full), { recursive: true });
+        fs.writeFileSync(full, content);
+    }
 }
 
 function copyChrootTools(root: string): void {
-  // bash + env and the libraries they load: enough for bash fake tools run with chroot
-  const bins = ["/bin/bash", "/usr/bin/env"];
-  const libs = new Set<string>();
-  for (const b of bins) {
-    for (const m of run("ldd", [b]).matchAll(/(\/[^\s]+)\s+\(0x/g)) libs.add(m[1]);
-  }
-  for (const f of [...bins, ...libs]) {
-    const real = fs.realpathSync(f);
-    const dest = path.join(root, "usr", f.replace(/^\/(usr\/)?/, ""));
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.copyFileSync(real, dest);
-    fs.chmodSync(dest, 0o755);
-  }
-  // merged /usr: /bin, /lib, /lib64 -> usr/…
-  for (const d of ["bin", "sbin", "lib", "lib64"]) {
-    fs.mkdirSync(path.join(root, "usr", d), { recursive: true });
-    if (!fs.existsSync(path.join(root, d))) fs.symlinkSync(`usr/${d}`, path.join(root, d));
-  }
+    // bash + env and the libraries they load: enough for bash fake tools run with chroot
+    const bins = ["/bin/bash", "/usr/bin/env"];
+    const libs = new Set<string>();
+    for (const b of bins) {
+        for (const m of run("ldd", [b]).matchAll(/(\/[^\s]+)\s+\(0x/g)) libs.add(m[1]);
+    }
+    for (const f of [...bins, ...libs]) {
+        const real = fs.realpathSync(f);
+        const dest = path.join(root, "usr", f.replace(/^\/(usr\/)?/, ""));
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        fs.copyFileSync(real, dest);
+        fs.chmodSync(dest, 0o755);
+    }
+    // merged /usr: /bin, /lib, /lib64 -> usr/…
+    for (const d of ["bin", "sbin", "lib", "lib64"]) {
+        fs.mkdirSync(path.join(root, "usr", d), { recursive: true });
+        if (!fs.existsSync(path.join(root, d))) fs.symlinkSync(`usr/${d}`, path.join(root, d));
+    }
 }
 
 interface TreePlan {
-  rootDir: string;
-  bootDir: string | null;
-  fstab: string;
+    rootDir: string;
+    bootDir: string | null;
+    fstab: string;
 }
 
 function buildTrees(dir: string, spec: DiskSpec, ids: { root: string; boot?: string; rootSpec: string }): TreePlan {
-  const rootDir = path.join(dir, "rootfs");
-  const kernels = spec.kernels ?? ["6.1.0-9-amd64"];
-  const faults = new Set(spec.faults ?? []);
-  const sepBoot = spec.layout === "separate-boot" || spec.layout === "lvm";
-  const bootDir = sepBoot ? path.join(dir, "bootfs") : null;
-  fs.rmSync(rootDir, { recursive: true, force: true });
-  for (const d of ["etc/default", "usr/bin", "usr/sbin", "usr/lib", "var/lib/dpkg", "var/log", "root", "home", "tmp", "run", "dev", "proc", "sys", "mnt", "srv", "boot", "boot/efi"]) {
-    fs.mkdirSync(path.join(rootDir, d), { recursive: true });
-  }
-  for (const d of ["bin", "sbin", "lib"]) fs.symlinkSync(`usr/${d}`, path.join(rootDir, d));
-  const lines = ["# /etc/fstab: static file system information (test image)"];
-  const rootType = spec.layout === "xfs-root" ? "xfs" : "ext4";
-  lines.push(`${faults.has("wrong-root-uuid") ? `UUID=${randomUUID()}` : ids.rootSpec}\t/\t${rootType}\tdefaults,errors=remount-ro\t0\t1`);
-  if (ids.boot) lines.push(`UUID=${ids.boot}\t/boot\text4\tdefaults\t0\t2`);
-  if (spec.layout === "gpt-cloud") lines.push("LABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0\t1");
-  lines.push("proc\t/proc\tproc\tdefaults\t0\t0");
-  if (faults.has("missing-device")) {
-    fs.mkdirSync(path.join(rootDir, "mnt/data"), { recursive: true });
-    lines.push("/dev/vdb\t/mnt/data\text4\tdefaults\t0\t2");
-  }
-  if (faults.has("malformed-line")) lines.push("/dev/vdc1 /srv/www");
-  const fstab = lines.join("\n") + "\n";
-  const files: Record<string, string> = {
-    "etc/fstab": fstab,
-    "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
-    "etc/hostname": "broken-vm\n",
-    "etc/passwd": "root:x:0:0:root:/root:/bin/bash\n",
-    "etc/default/grub": 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0"\n',
-    "var/lib/dpkg/status": "",
-    "etc/osr-journal-marker": "before-replay\n",
-  };
-  writeTree(rootDir, files);
-  const bootRoot = bootDir ?? path.join(rootDir, "boot");
-  fs.mkdirSync(path.join(bootRoot, "grub"), { recursive: true });
-  for (const k of kernels) {
-    fs.writeFileSync(path.join(bootRoot, `vmlinuz-${k}`), `fake kernel ${k}\n`);
-    // a real (tiny) gzip stream: the initrd action checks the magic
-    fs.writeFileSync(path.join(bootRoot, `initrd.img-${k}`), execFileSync("gzip", ["-9n"], { input: `initramfs ${k}\n` }));
-    fs.mkdirSync(path.join(rootDir, "usr/lib/modules", k), { recursive: true });
-  }
-  fs.writeFileSync(path.join(bootRoot, "grub/grub.cfg"), debianGrubCfg(ids.root, kernels));
-  fs.writeFileSync(path.join(bootRoot, "grub/grubenv"), "# GRUB Environment Block\n".padEnd(1024, "#"));
-  if (spec.chrootable) copyChrootTools(rootDir);
-  // last, so a test can replace anything (e.g. a corrupt initrd); paths under boot/ go to /boot
-  for (const [p, content] of Object.entries(spec.files ?? {})) {
-    const inBoot = bootDir && p.startsWith("boot/");
-    writeTree(inBoot ? bootDir : rootDir, { [inBoot ? p.slice(5) : p]: content });
-    if (p.startsWith("usr/sbin/") || p.startsWith("usr/bin/")) fs.chmodSync(path.join(rootDir, p), 0o755);
-  }
-  return { rootDir, bootDir, fstab };
+    const rootDir = path.join(dir, "rootfs");
+    const kernels = spec.kernels ?? ["6.1.0-9-amd64"];
+    const faults = new Set(spec.faults ?? []);
+    const sepBoot = spec.layout === "separate-boot" || spec.layout === "lvm";
+    const bootDir = sepBoot ? path.join(dir, "bootfs") : null;
+    fs.rmSync(rootDir, { recursive: true, force: true });
+    for (const d of [
+        "etc/default",
+        "usr/bin",
+        "usr/sbin",
+        "usr/lib",
+        "var/lib/dpkg",
+        "var/log",
+        "root",
+        "home",
+        "tmp",
+        "run",
+        "dev",
+        "proc",
+        "sys",
+        "mnt",
+        "srv",
+        "boot",
+        "boot/efi",
+    ]) {
+        fs.mkdirSync(path.join(rootDir, d), { recursive: true });
+    }
+    for (const d of ["bin", "sbin", "lib"]) fs.symlinkSync(`usr/${d}`, path.join(rootDir, d));
+    const lines = ["# /etc/fstab: static file system information (test image)"];
+    const rootType = spec.layout === "xfs-root" ? "xfs" : "ext4";
+    lines.push(
+        `${faults.has("wrong-root-uuid") ? `UUID=${randomUUID()}` : ids.rootSpec}\t/\t${rootType}\tdefaults,errors=remount-ro\t0\t1`,
+    );
+    if (ids.boot) lines.push(`UUID=${ids.boot}\t/boot\text4\tdefaults\t0\t2`);
+    if (spec.layout === "gpt-cloud") lines.push("LABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0\t1");
+    lines.push("proc\t/proc\tproc\tdefaults\t0\t0");
+    if (faults.has("missing-device")) {
+        fs.mkdirSync(path.join(rootDir, "mnt/data"), { recursive: true });
+        lines.push("/dev/vdb\t/mnt/data\text4\tdefaults\t0\t2");
+    }
+    if (faults.has("malformed-line")) lines.push("/dev/vdc1 /srv/www");
+    const fstab = lines.join("\n") + "\n";
+    const files: Record<string, string> = {
+        "etc/fstab": fstab,
+        "etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
+        "etc/hostname": "broken-vm\n",
+        "etc/passwd": "root:x:0:0:root:/root:/bin/bash\n",
+        "etc/default/grub": 'GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT="console=ttyS0"\n',
+        "var/lib/dpkg/status": "",
+        "etc/osr-journal-marker": "before-replay\n",
+    };
+    writeTree(rootDir, files);
+    const bootRoot = bootDir ?? path.join(rootDir, "boot");
+    fs.mkdirSync(path.join(bootRoot, "grub"), { recursive: true });
+    for (const k of kernels) {
+        fs.writeFileSync(path.join(bootRoot, `vmlinuz-${k}`), `fake kernel ${k}\n`);
+        // a real (tiny) gzip stream: the initrd action checks the magic
+        fs.writeFileSync(path.join(bootRoot, `initrd.img-${k}`), execFileSync("gzip", ["-9n"], { input: `initramfs ${k}\n` }));
+        fs.mkdirSync(path.join(rootDir, "usr/lib/modules", k), { recursive: true });
+    }
+    fs.writeFileSync(path.join(bootRoot, "grub/grub.cfg"), debianGrubCfg(ids.root, kernels));
+    fs.writeFileSync(path.join(bootRoot, "grub/grubenv"), "# GRUB Environment Block\n".padEnd(1024, "#"));
+    if (spec.chrootable) copyChrootTools(rootDir);
+    // last, so a test can replace anything (e.g. a corrupt initrd); paths under boot/ go to /boot
+    for (const [p, content] of Object.entries(spec.files ?? {})) {
+        const inBoot = bootDir && p.startsWith("boot/");
+        writeTree(inBoot ? bootDir : rootDir, { [inBoot ? p.slice(5) : p]: content });
+        if (p.startsWith("usr/sbin/") || p.startsWith("usr/bin/")) fs.chmodSync(path.join(rootDir, p), 0o755);
+    }
+    return { rootDir, bootDir, fstab };
 }
 
 // ---------------------------------------------------------------- filesystems
 
 function mkfsExt4(image: string, p: PartitionInfo, uuid: string, label: string, tree: string): void {
-  run("mkfs.ext4", ["-q", "-F", "-b", "4096", "-L", label, "-U", uuid, "-E", `offset=${p.startBytes}`, "-d", tree, image, `${p.sizeBytes / 1024}k`]);
+    run("mkfs.ext4", [
+        "-q",
+        "-F",
+        "-b",
+        "4096",
+        "-L",
+        label,
+        "-U",
+        uuid,
+        "-E",
+        `offset=${p.startBytes}`,
+        "-d",
+        tree,
+        image,
+        `${p.sizeBytes / 1024}k`,
+    ]);
 }
 
 /** An mkfs.xfs protofile for a directory tree (files, dirs, symlinks; owner root). */
 function xfsProto(tree: string): string {
-  const out: string[] = ["/dev/null", "0 0", "d--755 0 0"];
-  const walk = (dir: string, depth: number) => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const full = path.join(dir, name);
-      const st = fs.lstatSync(full);
-      const ind = " ".repeat(depth);
-      const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
-      if (st.isSymbolicLink()) out.push(`${ind}${name} l--${mode} 0 0 ${fs.readlinkSync(full)}`);
-      else if (st.isDirectory()) {
-        out.push(`${ind}${name} d--${mode} 0 0`);
-        walk(full, depth + 1);
-        out.push(`${ind}$`);
-      } else out.push(`${ind}${name} ---${mode} 0 0 ${full}`);
-    }
-  };
-  walk(tree, 1);
-  out.push("$", "");
-  return out.join("\n");
+    const out: string[] = ["/dev/null", "0 0", "d--755 0 0"];
+    const walk = (dir: string, depth: number) => {
+        for (const name of fs.readdirSync(dir).sort()) {
+            const full = path.join(dir, name);
+            const st = fs.lstatSync(full);
+            const ind = " ".repeat(depth);
+            const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
+            if (st.isSymbolicLink()) out.push(`${ind}${name} l--${mode} 0 0 ${fs.readlinkSync(full)}`);
+            else if (st.isDirectory()) {
+                out.push(`${ind}${name} d--${mode} 0 0`);
+                walk(full, depth + 1);
+                out.push(`${ind}$`);
+            } else out.push(`${ind}${name} ---${mode} 0 0 ${full}`);
+        }
+    };
+    walk(tree, 1);
+    out.push("$", "");
+    return out.join("\n");
 }
 
 function mkfsXfs(image: string, p: PartitionInfo, uuid: string, label: string, tree: string, dir: string): void {
-  const tmp = path.join(dir, "xfs.img");
-  const proto = path.join(dir, "xfs.proto");
-  fs.writeFileSync(proto, xfsProto(tree));
-  fs.rmSync(tmp, { force: true });
-  run("truncate", ["-s", String(p.sizeBytes), tmp]);
-  run("mkfs.xfs", ["-q", "-f", "-L", label, "-m", `uuid=${uuid}`, "-p", proto, tmp]);
-  ddInto(image, tmp, p.startBytes);
-  fs.rmSync(tmp);
+    const tmp = path.join(dir, "xfs.img");
+    const proto = path.join(dir, "xfs.proto");
+    fs.writeFileSync(proto, xfsProto(tree));
+    fs.rmSync(tmp, { force: true });
+    run("truncate", ["-s", String(p.sizeBytes), tmp]);
+    run("mkfs.xfs", ["-q", "-f", "-L", label, "-m", `uuid=${uuid}`, "-p", proto, tmp]);
+    ddInto(image, tmp, p.startBytes);
+    fs.rmSync(tmp);
 }
 
 function ddInto(image: string, src: string, offsetBytes: number): void {
-  run("dd", [`if=${src}`, `of=${image}`, "bs=1M", `seek=${offsetBytes}`, "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]);
+    run("dd", [`if=${src}`, `of=${image}`, "bs=1M", `seek=${offsetBytes}`, "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]);
 }
 
 function mkfsVfat(image: string, p: PartitionInfo, dir: string): boolean {
-  if (spawnSync("sh", ["-c", "command -v mkfs.vfat"]).status !== 0) return false;
-  const tmp = path.join(dir, "efi.img");
-  run("truncate", ["-s", String(p.sizeBytes), tmp]);
-  run("mkfs.vfat", ["-n", "UEFI", tmp]);
-  ddInto(image, tmp, p.startBytes);
-  fs.rmSync(tmp);
-  return true;
+    if (spawnSync("sh", ["-c", "command -v mkfs.vfat"]).status !== 0) return false;
+    const tmp = path.join(dir, "efi.img");
+    run("truncate", ["-s", String(p.sizeBytes), tmp]);
+    run("mkfs.vfat", ["-n", "UEFI", tmp]);
+    ddInto(image, tmp, p.startBytes);
+    fs.rmSync(tmp);
+    return true;
 }
 
 /** Leave a real, unreplayed transaction in the ext4 journal: it rewrites /etc/osr-journal-marker
  *  to "after-replay", so a replay is visible by reading that file. */
 export function makeJournalDirty(image: string, offsetBytes: number): void {
-  const dev = `${image}?offset=${offsetBytes}`;
-  const blk = run("debugfs", ["-R", "bmap /etc/osr-journal-marker 0", dev]).trim();
-  if (!/^\d+$/.test(blk)) throw new Error(`makeJournalDirty: no block for the marker file (${blk})`);
-  const data = path.join(path.dirname(image), "journal-block");
-  fs.writeFileSync(data, Buffer.concat([Buffer.from("after-replay\n"), Buffer.alloc(4096 - 13)]));
-  run("debugfs", ["-w", "-f", "-", dev], `jo\njw -b ${blk} ${data}\njc\n`);
-  fs.rmSync(data);
-  if (!/needs_recovery/.test(run("dumpe2fs", ["-h", dev]))) throw new Error("makeJournalDirty: needs_recovery is not set");
+    const dev = `${image}?offset=${offsetBytes}`;
+    const blk = run("debugfs", ["-R", "bmap /etc/osr-journal-marker 0", dev]).trim();
+    if (!/^\d+$/.test(blk)) throw new Error(`makeJournalDirty: no block for the marker file (${blk})`);
+    const data = path.join(path.dirname(image), "journal-block");
+    fs.writeFileSync(data, Buffer.concat([Buffer.from("after-replay\n"), Buffer.alloc(4096 - 13)]));
+    run("debugfs", ["-w", "-f", "-", dev], `jo\njw -b ${blk} ${data}\njc\n`);
+    fs.rmSync(data);
+    if (!/needs_recovery/.test(run("dumpe2fs", ["-h", dev]))) throw new Error("makeJournalDirty: needs_recovery is not set");
 }
 
 // ---------------------------------------------------------------- layouts
 
 /** Build a disk image. Nothing is mounted; only the LVM layout needs a loop device (pvcreate). */
 export function buildDisk(spec: DiskSpec): BuiltDisk {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `osr-disk-${spec.layout}-`));
-  const image = path.join(dir, "disk.raw");
-  const size = (spec.sizeMiB ?? (spec.layout === "xfs-root" ? 320 : 128)) * MiB; // XFS needs > 300 MB
-  run("truncate", ["-s", String(size), image]);
-  const rootUuid = spec.rootUuid ?? randomUUID();
-  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  const faults = new Set(spec.faults ?? []);
-  if (faults.has("dirty-journal") && spec.layout === "xfs-root") throw new Error("dirty-journal is an ext4 fault; the xfs-root layout has none");
-  try {
-    const parts: PartitionInfo[] = [];
-    const end = size / SECTOR - 34; // room for the backup GPT
-    if (spec.layout === "gpt-cloud") {
-      // Ubuntu cloud layout: 14 = BIOS boot (4 MiB), 15 = EFI, 1 = root (the rest)
-      run("sfdisk", ["--quiet", image], [
-        "label: gpt",
-        `${image}1 : start=${18432}, size=${end - 18432}, type=${LINUX_GUID}, name=cloudimg-rootfs`,
-        `${image}14 : start=2048, size=8192, type=${BIOS_GUID}`,
-        `${image}15 : start=10240, size=8192, type=${EFI_GUID}`,
-        "",
-      ].join("\n"));
-      parts.push({ number: 1, startBytes: 18432 * SECTOR, sizeBytes: Math.floor((end - 18432) / 8) * 8 * SECTOR, role: "root", fsType: "ext4", uuid: rootUuid });
-      parts.push({ number: 14, startBytes: 2048 * SECTOR, sizeBytes: 8192 * SECTOR, role: "bios" });
-      parts.push({ number: 15, startBytes: 10240 * SECTOR, sizeBytes: 8192 * SECTOR, role: "efi", fsType: "vfat" });
-    } else if (spec.layout === "separate-boot" || spec.layout === "lvm") {
-      const bootSectors = 32 * MiB / SECTOR;
-      run("sfdisk", ["--quiet", image], ["label: dos", `start=2048, size=${bootSectors}, type=83, bootable`, `start=${2048 + bootSectors}, type=${spec.layout === "lvm" ? "8e" : "83"}`, ""].join("\n"));
-      const rootStart = (2048 + bootSectors) * SECTOR;
-      parts.push({ number: 1, startBytes: 2048 * SECTOR, sizeBytes: bootSectors * SECTOR, role: "boot", fsType: "ext4", uuid: randomUUID() });
-      parts.push({ number: 2, startBytes: rootStart, sizeBytes: size - rootStart, role: spec.layout === "lvm" ? "lvm" : "root", fsType: spec.layout === "lvm" ? undefined : "ext4", uuid: rootUuid });
-    } else {
-      run("sfdisk", ["--quiet", image], "label: dos\nstart=2048, type=83, bootable\n");
-      parts.push({ number: 1, startBytes: 2048 * SECTOR, sizeBytes: size - 2048 * SECTOR, role: "root", fsType: spec.layout === "xfs-root" ? "xfs" : "ext4", uuid: rootUuid });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `osr-disk-${spec.layout}-`));
+    const image = path.join(dir, "disk.raw");
+    const size = (spec.sizeMiB ?? (spec.layout === "xfs-root" ? 320 : 128)) * MiB; // XFS needs > 300 MB
+    run("truncate", ["-s", String(size), image]);
+    const rootUuid = spec.rootUuid ?? randomUUID();
+    const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+    const faults = new Set(spec.faults ?? []);
+    if (faults.has("dirty-journal") && spec.layout === "xfs-root")
+        throw new Error("dirty-journal is an ext4 fault; the xfs-root layout has none");
+    try {
+        const parts: PartitionInfo[] = [];
+        const end = size / SECTOR - 34; // room for the backup GPT
+        if (spec.layout === "gpt-cloud") {
+            // Ubuntu cloud layout: 14 = BIOS boot (4 MiB), 15 = EFI, 1 = root (the rest)
+            run(
+                "sfdisk",
+                ["--quiet", image],
+                [
+                    "label: gpt",
+                    `${image}1 : start=${18432}, size=${end - 18432}, type=${LINUX_GUID}, name=cloudimg-rootfs`,
+                    `${image}14 : start=2048, size=8192, type=${BIOS_GUID}`,
+                    `${image}15 : start=10240, size=8192, type=${EFI_GUID}`,
+                    "",
+                ].join("\n"),
+            );
+            parts.push({
+                number: 1,
+                startBytes: 18432 * SECTOR,
+                sizeBytes: Math.floor((end - 18432) / 8) * 8 * SECTOR,
+                role: "root",
+                fsType: "ext4",
+                uuid: rootUuid,
+            });
+            parts.push({ number: 14, startBytes: 2048 * SECTOR, sizeBytes: 8192 * SECTOR, role: "bios" });
+            parts.push({ number: 15, startBytes: 10240 * SECTOR, sizeBytes: 8192 * SECTOR, role: "efi", fsType: "vfat" });
+        } else if (spec.layout === "separate-boot" || spec.layout === "lvm") {
+            const bootSectors = (32 * MiB) / SECTOR;
+            run(
+                "sfdisk",
+                ["--quiet", image],
+                [
+                    "label: dos",
+                    `start=2048, size=${bootSectors}, type=83, bootable`,
+                    `start=${2048 + bootSectors}, type=${spec.layout === "lvm" ? "8e" : "83"}`,
+                    "",
+                ].join("\n"),
+            );
+            const rootStart = (2048 + bootSectors) * SECTOR;
+            parts.push({
+                number: 1,
+                startBytes: 2048 * SECTOR,
+                sizeBytes: bootSectors * SECTOR,
+                role: "boot",
+                fsType: "ext4",
+                uuid: randomUUID(),
+            });
+            parts.push({
+                number: 2,
+                startBytes: rootStart,
+                sizeBytes: size - rootStart,
+                role: spec.layout === "lvm" ? "lvm" : "root",
+                fsType: spec.layout === "lvm" ? undefined : "ext4",
+                uuid: rootUuid,
+            });
+        } else {
+            run("sfdisk", ["--quiet", image], "label: dos\nstart=2048, type=83, bootable\n");
+            parts.push({
+                number: 1,
+                startBytes: 2048 * SECTOR,
+                sizeBytes: size - 2048 * SECTOR,
+                role: "root",
+                fsType: spec.layout === "xfs-root" ? "xfs" : "ext4",
+                uuid: rootUuid,
+            });
+        }
+        const boot = parts.find((p) => p.role === "boot");
+        const vg = spec.vgName ?? "rootvg";
+        const rootSpec = spec.layout === "lvm" ? `/dev/mapper/${vg.replace(/-/g, "--")}-root` : `UUID=${rootUuid}`;
+        const trees = buildTrees(dir, spec, { root: rootUuid, boot: boot?.uuid, rootSpec });
+        if (boot && trees.bootDir) mkfsExt4(image, boot, boot.uuid!, "boot", trees.bootDir);
+        const efi = parts.find((p) => p.role === "efi");
+        if (efi && !mkfsVfat(image, efi, dir)) efi.fsType = undefined;
+        const root = parts.find((p) => p.role === "root" || p.role === "lvm")!;
+        let rootOffsetBytes = root.startBytes;
+        if (spec.layout === "xfs-root") mkfsXfs(image, root, rootUuid, "root", trees.rootDir, dir);
+        else if (spec.layout === "lvm") rootOffsetBytes = buildLvm(image, root, vg, rootUuid, trees.rootDir);
+        else mkfsExt4(image, root, rootUuid, "cloudimg-rootfs", trees.rootDir);
+        if (faults.has("dirty-journal")) makeJournalDirty(image, rootOffsetBytes);
+        return { image, dir, spec, rootUuid, root, rootOffsetBytes, partitions: parts, fstab: trees.fstab, cleanup };
+    } catch (e) {
+        cleanup();
+        throw e;
     }
-    const boot = parts.find((p) => p.role === "boot");
-    const vg = spec.vgName ?? "rootvg";
-    const rootSpec = spec.layout === "lvm" ? `/dev/mapper/${vg.replace(/-/g, "--")}-root` : `UUID=${rootUuid}`;
-    const trees = buildTrees(dir, spec, { root: rootUuid, boot: boot?.uuid, rootSpec });
-    if (boot && trees.bootDir) mkfsExt4(image, boot, boot.uuid!, "boot", trees.bootDir);
-    const efi = parts.find((p) => p.role === "efi");
-    if (efi && !mkfsVfat(image, efi, dir)) efi.fsType = undefined;
-    const root = parts.find((p) => p.role === "root" || p.role === "lvm")!;
-    let rootOffsetBytes = root.startBytes;
-    if (spec.layout === "xfs-root") mkfsXfs(image, root, rootUuid, "root", trees.rootDir, dir);
-    else if (spec.layout === "lvm") rootOffsetBytes = buildLvm(image, root, vg, rootUuid, trees.rootDir);
-    else mkfsExt4(image, root, rootUuid, "cloudimg-rootfs", trees.rootDir);
-    if (faults.has("dirty-journal")) makeJournalDirty(image, rootOffsetBytes);
-    return { image, dir, spec, rootUuid, root, rootOffsetBytes, partitions: parts, fstab: trees.fstab, cleanup };
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
 }
 
 /** PV + VG + one linear LV "root" (not activated: no device-mapper here); the ext4 root is written
  *  straight at the LV's offset inside the PV. Needs a loop device for pvcreate/vgcreate. */
 function buildLvm(image: string, pv: PartitionInfo, vg: string, rootUuid: string, tree: string): number {
-  const att = attachDisk(image, randomUUID(), { byIdName: "lvm-build" });
-  try {
-    const dev = att.partitions[1];
-    const lvmq = (args: string[]) => run("lvm", args);
-    lvmq(["pvcreate", "-q", "-y", "--devices", dev, dev]);
-    lvmq(["vgcreate", "-q", "--devices", dev, vg, dev]);
-    lvmq(["lvcreate", "--driverloaded", "n", "-q", "--devices", dev, "-an", "-Zn", "-Wn", "-y", "-L", "48m", "-n", "root", vg]);
-    const peStart = Number(lvmq(["pvs", "--devices", dev, "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start", dev]).trim());
-    const seg = lvmq(["lvs", "--devices", dev, "--noheadings", "--units", "b", "--nosuffix", "-o", "seg_pe_ranges,vg_extent_size,lv_size", `${vg}/root`]).trim().split(/\s+/);
-    const firstPe = Number(/:(\d+)-/.exec(seg[0])![1]);
-    const offset = pv.startBytes + peStart + firstPe * Number(seg[1]);
-    att.detach();
-    mkfsExt4(image, { ...pv, startBytes: offset, sizeBytes: Number(seg[2]) }, rootUuid, "root", tree);
-    return offset;
-  } finally {
-    att.detach();
-  }
+    const att = attachDisk(image, randomUUID(), { byIdName: "lvm-build" });
+    try {
+        const dev = att.partitions[1];
+        const lvmq = (args: string[]) => run("lvm", args);
+        lvmq(["pvcreate", "-q", "-y", "--devices", dev, dev]);
+        lvmq(["vgcreate", "-q", "--devices", dev, vg, dev]);
+        lvmq(["lvcreate", "--driverloaded", "n", "-q", "--devices", dev, "-an", "-Zn", "-Wn", "-y", "-L", "48m", "-n", "root", vg]);
+        const peStart = Number(lvmq(["pvs", "--devices", dev, "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start", dev]).trim());
+        const seg = lvmq([
+            "lvs",
+            "--devices",
+            dev,
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "seg_pe_ranges,vg_extent_size,lv_size",
+            `${vg}/root`,
+        ])
+            .trim()
+            .split(/\s+/);
+        const firstPe = Number(/:(\d+)-/.exec(seg[0])![1]);
+        const offset = pv.startBytes + peStart + firstPe * Number(seg[1]);
+        att.detach();
+        mkfsExt4(image, { ...pv, startBytes: offset, sizeBytes: Number(seg[2]) }, rootUuid, "root", tree);
+        return offset;
+    } finally {
+        att.detach();
+    }
 }
 
 // ---------------------------------------------------------------- loop devices
 
 /** Can this process attach loop devices with partitions? (root, /dev/loop-control, a free loop) */
 export function loopSupport(): { ok: true } | { ok: false; reason: string } {
-  if (process.getuid && process.getuid() !== 0) return { ok: false, reason: "not root: loop devices need root" };
-  if (!fs.existsSync("/dev/loop-control")) return { ok: false, reason: "no /dev/loop-control on this machine" };
-  for (const t of ["losetup", "partx", "sfdisk", "mkfs.ext4", "debugfs"]) {
-    if (spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0) return { ok: false, reason: `${t} is not installed (run test/repairs/install-deps.sh)` };
-  }
-  const r = spawnSync("losetup", ["-f"], { encoding: "utf8" });
-  if (r.status !== 0) return { ok: false, reason: `no free loop device: ${(r.stderr || "").trim()} (all /dev/loopN are in use by other tests or the lab cloud)` };
-  return { ok: true };
+    if (process.getuid && process.getuid() !== 0) return { ok: false, reason: "not root: loop devices need root" };
+    if (!fs.existsSync("/dev/loop-control")) return { ok: false, reason: "no /dev/loop-control on this machine" };
+    for (const t of ["losetup", "partx", "sfdisk", "mkfs.ext4", "debugfs"]) {
+        if (spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0)
+            return { ok: false, reason: `${t} is not installed (run test/repairs/install-deps.sh)` };
+    }
+    const r = spawnSync("losetup", ["-f"], { encoding: "utf8" });
+    if (r.status !== 0)
+        return {
+            ok: false,
+            reason: `no free loop device: ${(r.stderr || "").trim()} (all /dev/loopN are in use by other tests or the lab cloud)`,
+        };
+    return { ok: true };
 }
 
 /** Attach an image as a loop device with its partitions (partx -a) and a by-id directory whose
  *  virtio-<first 20 chars of volumeId> link points at it, like a Nova-attached volume. */
 export function attachDisk(image: string, volumeId: string, opts: { byIdName?: string; readOnly?: boolean } = {}): AttachedDisk {
-  const loop = run("losetup", ["-f", "--show", ...(opts.readOnly ? ["-r"] : []), image]).trim();
-  let byIdDir = "";
-  let detached = false;
-  const detach = () => {
-    if (detached) return;
-    detached = true;
-    spawnSync("partx", ["-d", loop]);
-    spawnSync("losetup", ["-d", loop]);
-    if (byIdDir) fs.rmSync(byIdDir, { recursive: true, force: true });
-  };
-  try {
-    const parts = spawnSync("partx", ["-a", loop], { encoding: "utf8" });
-    // exit 1 with "no partitions" is fine for a whole-disk filesystem
-    if (parts.status !== 0 && !/failed to read partition table|no partitions/i.test(parts.stderr)) {
-      throw new Error(`partx -a ${loop}: ${parts.stderr.trim()}`);
+    const loop = run("losetup", ["-f", "--show", ...(opts.readOnly ? ["-r"] : []), image]).trim();
+    let byIdDir = "";
+    let detached = false;
+    const detach = () => {
+        if (detached) return;
+        detached = true;
+        spawnSync("partx", ["-d", loop]);
+        spawnSync("losetup", ["-d", loop]);
+        if (byIdDir) fs.rmSync(byIdDir, { recursive: true, force: true });
+    };
+    try {
+        const parts = spawnSync("partx", ["-a", loop], { encoding: "utf8" });
+        // exit 1 with "no partitions" is fine for a whole-disk filesystem
+        if (parts.status !== 0 && !/failed to read partition table|no partitions/i.test(parts.stderr)) {
+            throw new Error(`partx -a ${loop}: ${parts.stderr.trim()}`);
+        }
+        const base = path.basename(loop);
+        const partitions = fs
+            .readdirSync(`/sys/class/block/${base}`)
+            .filter((n) => n.startsWith(`${base}p`))
+            .map((n) => ({ n, num: Number(n.slice(base.length + 1)) }))
+            .sort((a, b) => a.num - b.num)
+            .map((p) => `/dev/${p.n}`);
+        byIdDir = fs.mkdtempSync(path.join(os.tmpdir(), "osr-byid-"));
+        const name = opts.byIdName ?? `virtio-${volumeId.slice(0, 20)}`;
+        const link = path.join(byIdDir, name);
+        fs.symlinkSync(loop, link);
+        partitions.forEach((p, i) => fs.symlinkSync(p, `${link}-part${i + 1}`));
+        return { loop, partitions, byIdDir, volumeId, link, detach };
+    } catch (e) {
+        detach();
+        throw e;
     }
-    const base = path.basename(loop);
-    const partitions = fs
-      .readdirSync(`/sys/class/block/${base}`)
-      .filter((n) => n.startsWith(`${base}p`))
-      .map((n) => ({ n, num: Number(n.slice(base.length + 1)) }))
-      .sort((a, b) => a.num - b.num)
-      .map((p) => `/dev/${p.n}`);
-    byIdDir = fs.mkdtempSync(path.join(os.tmpdir(), "osr-byid-"));
-    const name = opts.byIdName ?? `virtio-${volumeId.slice(0, 20)}`;
-    const link = path.join(byIdDir, name);
-    fs.symlinkSync(loop, link);
-    partitions.forEach((p, i) => fs.symlinkSync(p, `${link}-part${i + 1}`));
-    return { loop, partitions, byIdDir, volumeId, link, detach };
-  } catch (e) {
-    detach();
-    throw e;
-  }
 }
 
 // ---------------------------------------------------------------- reading results back
 
 /** A file from an ext filesystem at a byte offset of an image (debugfs; nothing mounted). */
 export function readExtFile(image: string, offsetBytes: number, file: string): string | null {
-  const r = spawnSync("debugfs", ["-R", `cat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
-  if (r.status !== 0 || /File not found/.test(r.stderr)) return null;
-  return r.stdout;
+    const r = spawnSync("debugfs", ["-R", `cat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
+    if (r.status !== 0 || /File not found/.test(r.stderr)) return null;
+    return r.stdout;
 }
 
 /** Does a path exist in an ext filesystem image region? */
 export function extExists(image: string, offsetBytes: number, file: string): boolean {
-  const r = spawnSync("debugfs", ["-R", `stat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
-  return r.status === 0 && !/File not found/.test(r.stderr);
+    const r = spawnSync("debugfs", ["-R", `stat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
+    return r.status === 0 && !/File not found/.test(r.stderr);
 }
 
 /** Read-only filesystem check of the root: e2fsck -fn (ext) or xfs_repair -n (xfs). */
-export function checkFs(disk: BuiltDisk, offsetBytes = disk.rootOffsetBytes, fsType = disk.root.fsType ?? "ext4"): { ok: boolean; output: string } {
-  if (fsType === "xfs") {
-    const tmp = path.join(disk.dir, "xfs-check.img");
-    run("dd", [`if=${disk.image}`, `of=${tmp}`, "bs=1M", `skip=${offsetBytes}`, `count=${disk.root.sizeBytes}`, "iflag=skip_bytes,count_bytes", "conv=sparse", "status=none"]);
-    const r = spawnSync("xfs_repair", ["-n", "-f", tmp], { encoding: "utf8" });
-    fs.rmSync(tmp);
-    return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
-  }
-  const r = spawnSync("e2fsck", ["-fn", `${disk.image}?offset=${offsetBytes}`], { encoding: "utf8" });
-  const dirty = /needs_recovery/.test(run("dumpe2fs", ["-h", `${disk.image}?offset=${offsetBytes}`]));
-  return { ok: r.status === 0 && !dirty, output: `${r.stdout}${r.stderr}${dirty ? "\njournal needs recovery" : ""}` };
+export function checkFs(
+    disk: BuiltDisk,
+    offsetBytes = disk.rootOffsetBytes,
+    fsType = disk.root.fsType ?? "ext4",
+): { ok: boolean; output: string } {
+    if (fsType === "xfs") {
+        const tmp = path.join(disk.dir, "xfs-check.img");
+        run("dd", [
+            `if=${disk.image}`,
+            `of=${tmp}`,
+            "bs=1M",
+            `skip=${offsetBytes}`,
+            `count=${disk.root.sizeBytes}`,
+            "iflag=skip_bytes,count_bytes",
+            "conv=sparse",
+            "status=none",
+        ]);
+        const r = spawnSync("xfs_repair", ["-n", "-f", tmp], { encoding: "utf8" });
+        fs.rmSync(tmp);
+        return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+    }
+    const r = spawnSync("e2fsck", ["-fn", `${disk.image}?offset=${offsetBytes}`], { encoding: "utf8" });
+    const dirty = /needs_recovery/.test(run("dumpe2fs", ["-h", `${disk.image}?offset=${offsetBytes}`]));
+    return { ok: r.status === 0 && !dirty, output: `${r.stdout}${r.stderr}${dirty ? "\njournal needs recovery" : ""}` };
 }
 
 /** Read a file from an XFS partition: mount it read-only (norecovery, nouuid) through a loop. */
 export function readXfsFile(disk: BuiltDisk, file: string): string | null {
-  const mnt = fs.mkdtempSync(path.join(disk.dir, "mnt-"));
-  run("mount", ["-t", "xfs", "-o", `ro,norecovery,nouuid,loop,offset=${disk.root.startBytes},sizelimit=${disk.root.sizeBytes}`, disk.image, mnt]);
-  try {
-    const f = path.join(mnt, file);
-    return fs.existsSync(f) ? fs.readFileSync(f, "utf8") : null;
-  } finally {
-    run("umount", [mnt]);
-    fs.rmdirSync(mnt);
-  }
+    const mnt = fs.mkdtempSync(path.join(disk.dir, "mnt-"));
+    run("mount", [
+        "-t",
+        "xfs",
+        "-o",
+        `ro,norecovery,nouuid,loop,offset=${disk.root.startBytes},sizelimit=${disk.root.sizeBytes}`,
+        disk.image,
+        mnt,
+    ]);
+    try {
+        const f = path.join(mnt, file);
+        return fs.existsSync(f) ? fs.readFileSync(f, "utf8") : null;
+    } finally {
+        run("umount", [mnt]);
+        fs.rmdirSync(mnt);
+    }
 }
 
 /** A file from the image's root, whatever its filesystem. */
 export function readRootFile(disk: BuiltDisk, file: string): string | null {
-  return disk.root.fsType === "xfs" ? readXfsFile(disk, file) : readExtFile(disk.image, disk.rootOffsetBytes, file);
+    return disk.root.fsType === "xfs" ? readXfsFile(disk, file) : readExtFile(disk.image, disk.rootOffsetBytes, file);
 }
 
 /** Mount points currently using any of these devices (from /proc/self/mountinfo). */
 export function mountsOf(devices: string[]): string[] {
-  const ids = new Set<string>();
-  for (const d of devices) {
-    try {
-      const st = fs.statSync(d);
-      // Linux dev_t: major = bits 8..19, minor = bits 0..7 and 20..31
-      ids.add(`${(st.rdev >> 8) & 0xfff}:${(st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)}`);
-    } catch {
-      /* gone */
+    const ids = new Set<string>();
+    for (const d of devices) {
+        try {
+            const st = fs.statSync(d);
+            // Linux dev_t: major = bits 8..19, minor = bits 0..7 and 20..31
+            ids.add(`${(st.rdev >> 8) & 0xfff}:${(st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)}`);
+        } catch {
+            /* gone */
+        }
     }
-  }
-  return fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .filter((l) => ids.has(l.split(" ")[2]))
-    .map((l) => l.split(" ")[4]);
+    return fs
+        .readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .filter((l) => ids.has(l.split(" ")[2]))
+        .map((l) => l.split(" ")[4]);
 }

@@ -5,7 +5,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { StackRun } from "../engine";
+import { checkpointPath, type StackRun } from "../engine";
 import { localCommand } from "../engine/localCommand";
 import type { ApiRecorder } from "./apiRecorder";
 import { z } from "zod";
@@ -14,7 +14,9 @@ import { osc } from "./oscli";
 
 /** A copy of the lab's clouds.yaml whose auth URLs point at the recorder. */
 export function recordedClouds(recorder: ApiRecorder, dir: string): string {
-    const text = fs.readFileSync(CLOUDS_YAML, "utf8").replace(/auth_url: *http:\/\/127\.0\.0\.1:5000\/v3/g, `auth_url: ${recorder.authUrl}`);
+    const text = fs
+        .readFileSync(CLOUDS_YAML, "utf8")
+        .replace(/auth_url: *http:\/\/127\.0\.0\.1:5000\/v3/g, `auth_url: ${recorder.authUrl}`);
     const file = path.join(dir, "clouds.yaml");
     fs.writeFileSync(file, text, { mode: 0o600 });
     return file;
@@ -23,7 +25,16 @@ export function recordedClouds(recorder: ApiRecorder, dir: string): string {
 /** The host key line the lab recorded for the helper (what an operator pins). */
 export function pinnedHostKey(seed: Seed): string {
     const g = seed.snapMounter.guest;
-    const line = fs.readFileSync(g.knownHosts, "utf8").split("\n").find((l) => l.split(/\s+/)[0].replace(/^\[|\]:\d+$/g, "").split(",").includes(g.address));
+    const line = fs
+        .readFileSync(g.knownHosts, "utf8")
+        .split("\n")
+        .find((l) =>
+            l
+                .split(/\s+/)[0]
+                .replace(/^\[|\]:\d+$/g, "")
+                .split(",")
+                .includes(g.address),
+        );
     if (!line) throw new Error(`no host key for ${g.address} in ${g.knownHosts}: re-run \`npm run lab:seed\``);
     return line.split(/\s+/).slice(1, 3).join(" ");
 }
@@ -47,17 +58,20 @@ export function web1Run(o: IncidentOptions): StackRun {
     const stateDir = o.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `osr-${o.stack}-`));
     const g = o.seed.snapMounter.guest;
     return {
-        program: async () => (await import("../../stacks/program")).main(),
-        project: "openstack-recovery",
         stack: o.stack,
         config: {
             "openstack:cloud": "lab-member",
             "openstack-recovery:incident": "INC0042",
             "openstack-recovery:server": "web-1",
-            "openstack-recovery:helper": JSON.stringify({ server: "snap-mounter", sshKeyFile: g.keyPath, hostKey: pinnedHostKey(o.seed), sshPort: g.port }),
+            "openstack-recovery:helper": JSON.stringify({
+                server: "snap-mounter",
+                sshKeyFile: g.keyPath,
+                hostKey: pinnedHostKey(o.seed),
+                sshPort: g.port,
+            }),
             ...o.config,
         },
-        stateFile: path.join(stateDir, "state.json"),
+        stateFile: checkpointPath(stateDir, "openstack-recovery", o.stack),
         projectDir: REPO,
         env: { OS_CLIENT_CONFIG_FILE: o.cloudsFile },
         // the stack's optional post-recovery check (verify) really runs, as the @pulumi/command plugin would run it
@@ -68,9 +82,14 @@ export function web1Run(o: IncidentOptions): StackRun {
 /** web-1 as an incident stack of its own, on the lab's clouds.yaml (no recorder); `config` keys are this project's,
  *  values as an operator sets them (objects and booleans are stored as JSON, like `pulumi config set --path`). */
 export function web1Incident(seed: Seed, stack: string, incident: string, config: Record<string, unknown> = {}): StackRun {
-    const project = Object.fromEntries(Object.entries({ incident, ...config }).map(([k, v]) => [`openstack-recovery:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
+    const project = Object.fromEntries(
+        Object.entries({ incident, ...config }).map(([k, v]) => [`openstack-recovery:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
     return web1Run({ seed, stack, cloudsFile: CLOUDS_YAML, config: project });
 }
+
+/** Nothing kept on destroy: the recovery undone, the broken server given back its port and volumes. */
+export const GIVE_BACK = { retain: { server: false, rootVolume: false, port: false } };
 
 /** Re-seed the lab: the incidents back to their broken state (about 30 s). */
 export function reseed(): void {

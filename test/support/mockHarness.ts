@@ -105,7 +105,10 @@ export async function installMocks(opts: MockOptions = {}): Promise<MockHarness>
         registrations,
         get(name, type) {
             const r = registrations.find((x) => x.name === name && (type === undefined || x.type === type));
-            if (!r) throw new Error(`no registration named ${name}${type ? ` of type ${type}` : ""} (have: ${registrations.map((x) => `${x.type}::${x.name}`).join(", ")})`);
+            if (!r)
+                throw new Error(
+                    `no registration named ${name}${type ? ` of type ${type}` : ""} (have: ${registrations.map((x) => `${x.type}::${x.name}`).join(", ")})`,
+                );
             return r;
         },
     };

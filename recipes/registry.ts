@@ -1,0 +1,9 @@
+// Every recipe the stack can build, in the order `strategy: auto` tries them: the first that fits
+// the broken server is chosen. Adding a recipe is its file and one line here.
+import type { Recipe } from "./recipe";
+import { volumeBackedRecipe } from "./volumeBacked";
+
+// prettier-ignore
+export const RECIPES = [
+    volumeBackedRecipe,
+] as const satisfies readonly Recipe[];

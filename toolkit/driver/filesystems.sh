@@ -1,0 +1,199 @@
+# shellcheck shell=bash
+# driver/filesystems.sh: the disk's filesystems: probe (blkid), mount and unmount them read-only
+# or read-write, replay a dirty ext journal, find the root, match fstab specs, plan the mounts.
+
+# ---------------------------------------------------------------- 2. filesystems and the root
+osr_blkid() {            # value of KEY for device $1 from a low-level probe (no cache, no udev)
+  blkid -p -o export "$1" 2>/dev/null | sed -n "s/^$2=//p" | head -n1
+}
+
+osr_add_fs() {           # register a filesystem: dev partnum lvname
+  local dev=$1 i=${#FS_DEV[@]}
+  FS_DEV[i]=$dev; FS_PARTNUM[i]=$2; FS_LV[i]=$3
+  FS_TYPE[i]=$(osr_blkid "$dev" TYPE); FS_UUID[i]=$(osr_blkid "$dev" UUID)
+  FS_LABEL[i]=$(osr_blkid "$dev" LABEL)
+  FS_PARTUUID[i]=$(osr_blkid "$dev" PART_ENTRY_UUID); FS_PARTLABEL[i]=$(osr_blkid "$dev" PART_ENTRY_NAME)
+  FS_SIZE[i]=$(blockdev --getsize64 "$dev" 2>/dev/null || echo 0)
+  FS_SUBVOL[i]=''; FS_MOUNTED[i]=''; FS_TARGET[i]=''
+  osr_log "  $dev: ${FS_TYPE[i]:-no filesystem}${FS_UUID[i]:+ uuid=${FS_UUID[i]}}${FS_LABEL[i]:+ label=${FS_LABEL[i]}}"
+}
+
+osr_mount_opts() {       # mount options for fs $1 in mode $2 (ro|rw)
+  local i=$1 o
+  case "${FS_TYPE[i]}:$2" in
+    ext*:ro)  o=ro,noload ;;                  # noload: a dirty journal is not replayed (no write)
+    ext*:rw)  o=rw,noatime ;;
+    xfs:ro)   o=ro,norecovery,nouuid ;;       # nouuid: a helper from the same image has the same UUID
+    xfs:rw)   o=rw,noatime,nouuid ;;
+    btrfs:ro) o=ro,rescue=nologreplay ;;
+    btrfs:rw) o=rw,noatime ;;
+    *:ro)     o=ro ;;
+    *:rw)     o=rw ;;
+  esac
+  [ -n "${FS_SUBVOL[i]}" ] && o+=",subvol=${FS_SUBVOL[i]}"
+  printf '%s' "$o"
+}
+
+osr_fs_mount() {         # mount fs $1 ($2 = ro|rw) at $OSR_WORK/fs/$1; no-op when already so
+  local i=$1 mode=$2 dir=$OSR_WORK/fs/$1 out
+  [ "${FS_MOUNTED[i]}" = "$mode" ] && return 0
+  [ -n "${FS_MOUNTED[i]}" ] && osr_fs_umount "$i"
+  mkdir -p "$dir"
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    out=$(mount -t "${FS_TYPE[i]}" -o "$(osr_mount_opts "$i" "$mode")" "${FS_DEV[i]}" "$dir" 2>&1) && break
+    # right after an overlay on it went away, the kernel may still hold the old superblock
+    # for a moment ("already mounted or mount point busy"): wait for it, do not fail
+    if [[ $out != *busy* && $out != *"already mounted"* ]] || [ "$try" = 10 ]; then
+      printf '%s' "$out" >"$OSR_WORK/mount-error"
+      return 1
+    fi
+    sleep 0.3
+  done
+  FS_MOUNTED[i]=$mode
+}
+
+osr_fs_umount() {
+  local i=$1
+  [ -z "${FS_MOUNTED[i]}" ] && return 0
+  umount "$OSR_WORK/fs/$i" || osr_die "cannot unmount ${FS_DEV[i]}"
+  FS_MOUNTED[i]=''
+}
+
+osr_fs_umount_all() { local i; for i in "${!FS_DEV[@]}"; do osr_fs_umount "$i"; done; }
+
+osr_is_fs_type() { case "${FS_TYPE[$1]}" in ext2|ext3|ext4|xfs|btrfs) return 0 ;; esac; return 1; }
+
+osr_looks_like_root() {  # $1 = a mounted directory
+  [ -e "$1/etc/fstab" ] && { [ -e "$1/etc/os-release" ] || [ -L "$1/etc/os-release" ] || [ -e "$1/usr/lib/os-release" ]; }
+}
+
+osr_journal_replay() {   # repair mode: a dirty ext journal is replayed before anything is read
+  local i=$1 out
+  dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery' || return 0
+  if [ "$OSR_MODE" = report ]; then
+    osr_warn "${FS_DEV[i]}: the ext journal needs recovery; report mode shows the state before replay (run fsck in repair mode)"
+    return 0
+  fi
+  osr_log "${FS_DEV[i]}: replaying the ext journal before reading the filesystem"
+  out=$(e2fsck -E journal_only "${FS_DEV[i]}" 2>&1) || true
+  osr_warn "${FS_DEV[i]}: ext journal had to be replayed before reading the filesystem ($(tail -n1 <<<"$out"))"
+}
+
+osr_find_root() {
+  osr_phase "looking for the root filesystem"
+  local i sv found
+  local -a cands=() svs=()
+  for i in "${!FS_DEV[@]}"; do
+    osr_is_fs_type "$i" || continue
+    # a dirty ext journal is replayed first, unless fsck is the first action (it will, and report it)
+    case "${FS_TYPE[i]}" in ext*) [ "${OSR_ACTIONS[0]}" = fsck ] || osr_journal_replay "$i" ;; esac
+    svs=('')
+    [ "${FS_TYPE[i]}" = btrfs ] && svs=('' @ root @rootfs)   # Ubuntu/SUSE "@", Fedora "root"
+    found=0
+    for sv in "${svs[@]}"; do
+      FS_SUBVOL[i]=$sv
+      if ! osr_fs_mount "$i" ro; then
+        [ -z "$sv" ] && osr_warn "cannot mount ${FS_DEV[i]} read-only: $(cat "$OSR_WORK/mount-error")"
+        continue
+      fi
+      osr_looks_like_root "$OSR_WORK/fs/$i" && found=1
+      osr_fs_umount "$i"
+      [ "$found" = 1 ] && { cands+=("$i"); break; }
+    done
+    [ "$found" = 1 ] || FS_SUBVOL[i]=''
+  done
+  if [ "${#cands[@]}" = 0 ]; then
+    local lvm_note=''
+    [ "${#LVM_NOTE[@]}" -gt 0 ] && lvm_note=" (LVM: ${LVM_NOTE[*]})"
+    osr_die "no filesystem on $OSR_DEVICE holds /etc/fstab and /etc/os-release$lvm_note"
+  fi
+  OSR_ROOT_INDEX=${cands[0]}
+  if [ "${#cands[@]}" -gt 1 ]; then
+    # several roots (e.g. a rescue copy): prefer the one whose own fstab names it as /
+    for i in "${cands[@]}"; do
+      osr_fs_mount "$i" ro || continue
+      if osr_fstab_root_is "$OSR_WORK/fs/$i/etc/fstab" "$i"; then OSR_ROOT_INDEX=$i; osr_fs_umount "$i"; break; fi
+      osr_fs_umount "$i"
+    done
+    osr_warn "several filesystems look like a root (${cands[*]/#/fs}); using ${FS_DEV[OSR_ROOT_INDEX]}"
+  fi
+  FS_TARGET[OSR_ROOT_INDEX]=/
+  osr_log "root: ${FS_DEV[OSR_ROOT_INDEX]} (${FS_TYPE[OSR_ROOT_INDEX]} uuid=${FS_UUID[OSR_ROOT_INDEX]})"
+}
+
+# fstab device specs -> filesystems of this disk
+osr_spec_fs() {          # print the index of the filesystem SPEC names, or fail
+  local spec=$1 i k v n vg lv
+  spec=${spec//\"/}
+  case $spec in
+    /dev/disk/by-uuid/*) spec=UUID=${spec#/dev/disk/by-uuid/} ;;
+    /dev/disk/by-label/*) spec=LABEL=${spec#/dev/disk/by-label/} ;;
+    /dev/disk/by-partuuid/*) spec=PARTUUID=${spec#/dev/disk/by-partuuid/} ;;
+    /dev/disk/by-partlabel/*) spec=PARTLABEL=${spec#/dev/disk/by-partlabel/} ;;
+  esac
+  k=${spec%%=*}; v=${spec#*=}
+  for i in "${!FS_DEV[@]}"; do
+    case $k in
+      UUID) [ -n "${FS_UUID[i]}" ] && [ "${v,,}" = "${FS_UUID[i],,}" ] && { echo "$i"; return 0; } ;;
+      LABEL) [ -n "${FS_LABEL[i]}" ] && [ "$v" = "${FS_LABEL[i]}" ] && { echo "$i"; return 0; } ;;
+      PARTUUID) [ -n "${FS_PARTUUID[i]}" ] && [ "${v,,}" = "${FS_PARTUUID[i],,}" ] && { echo "$i"; return 0; } ;;
+      PARTLABEL) [ -n "${FS_PARTLABEL[i]}" ] && [ "$v" = "${FS_PARTLABEL[i]}" ] && { echo "$i"; return 0; } ;;
+    esac
+  done
+  # device names as the replacement server will see this disk: its first disk
+  if [[ $spec =~ ^/dev/(sd|vd|xvd|hd)a([0-9]+)$ ]] || [[ $spec =~ ^/dev/(nvme0n1p|mmcblk0p)([0-9]+)$ ]]; then
+    n=${BASH_REMATCH[2]}
+    for i in "${!FS_DEV[@]}"; do [ "${FS_PARTNUM[i]}" = "$n" ] && { echo "$i"; return 0; }; done
+  fi
+  if [[ $spec =~ ^/dev/(sd|vd|xvd|hd)a$ ]]; then
+    for i in "${!FS_DEV[@]}"; do [ -z "${FS_PARTNUM[i]}" ] && [ -z "${FS_LV[i]}" ] && { echo "$i"; return 0; }; done
+  fi
+  # logical volumes by the guest's own VG name: /dev/VG/LV and /dev/mapper/VG-LV (dashes doubled)
+  for i in "${!FS_DEV[@]}"; do
+    [ -n "${FS_LV[i]}" ] || continue
+    vg=${FS_LV[i]%%/*}; lv=${FS_LV[i]#*/}
+    [ "$spec" = "/dev/$vg/$lv" ] || [ "$spec" = "/dev/mapper/${vg//-/--}-${lv//-/--}" ] && { echo "$i"; return 0; }
+  done
+  return 1
+}
+
+osr_spec_on_disk() { osr_spec_fs "$1" >/dev/null; }
+
+osr_fstab_root_is() {    # does fstab $1 name fs $2 as / ?
+  local spec mnt _
+  while read -r spec mnt _; do
+    [[ $spec == \#* ]] && continue
+    [ "$mnt" = / ] && [ "$(osr_spec_fs "$spec")" = "$2" ] && return 0
+  done <"$1"
+  return 1
+}
+
+osr_plan_mounts() {      # the image's other filesystems on this disk, at their fstab mount points
+  local fstab=$OSR_WORK/fs/$OSR_ROOT_INDEX/etc/fstab spec mnt type opts _ i
+  osr_fs_mount "$OSR_ROOT_INDEX" ro || osr_die "cannot mount the root read-only: $(cat "$OSR_WORK/mount-error")"
+  while read -r spec mnt type opts _; do
+    [[ -z $spec || $spec == \#* || $mnt != /?* || $type == swap ]] && continue
+    i=$(osr_spec_fs "$spec") || continue
+    [ "$i" = "$OSR_ROOT_INDEX" ] && continue
+    [ -n "${FS_TARGET[i]}" ] && continue
+    [[ ,$opts, == *,subvol=* ]] && continue                 # btrfs subvolumes of the root: not separate
+    if [ ! -d "$OSR_WORK/fs/$OSR_ROOT_INDEX$mnt" ]; then
+      osr_warn "fstab mounts ${FS_DEV[i]} at $mnt, which does not exist in the root; not mounted"
+      continue
+    fi
+    if ! osr_fs_mount "$i" ro; then
+      osr_warn "cannot mount ${FS_DEV[i]} (${FS_TYPE[i]}) for $mnt on this helper: $(cat "$OSR_WORK/mount-error"); actions will not see it"
+      continue
+    fi
+    FS_TARGET[i]=$mnt
+    osr_log "  ${FS_DEV[i]} -> $mnt"
+  done <"$fstab"
+}
+
+osr_targets_in_order() { # fs indexes with a mount point, parents before children
+  local i
+  for i in "${!FS_DEV[@]}"; do
+    [ -n "${FS_TARGET[i]}" ] && printf '%s\t%s\n' "${#FS_TARGET[i]}" "$i"
+  done | sort -n | cut -f2
+}
