@@ -16,6 +16,10 @@ const Inputs = z.object({
     timeoutSeconds: z.number().positive().default(600),
 });
 
+/** Its logical name: one per stack, fixed, so a new incident id updates it instead of replacing it
+ *  (a replacement would delete the old one, and sweep, in the middle of an `up`). */
+export const SWEEP_NAME = "leftover-sweep";
+
 export interface LeftoverSweepArgs {
     incident: pulumi.Input<string>;
     stack: pulumi.Input<string>;

@@ -4,7 +4,7 @@
 // operator checks afterwards. It knows no recipe by name (recipes/registry.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { connect } from "../clients/openstack";
-import { LeftoverSweep } from "../providers/leftoverSweep";
+import { LeftoverSweep, SWEEP_NAME } from "../providers/leftoverSweep";
 import { chainName } from "../providers/tags";
 import type { ServerFacts } from "../recipes/recipe";
 import { ConfigError, parseCommon, parseConfig } from "./config";
@@ -39,9 +39,8 @@ export async function main(): Promise<Record<string, unknown>> {
     pulumi.log.info(`${recipe.strategy}: ${prepared.describe}`);
 
     // one per stack, waited for by every chain: destroy deletes it last, and it sweeps then
-    const sweepName = `${config.incident}-sweep`;
-    const sweep = new LeftoverSweep(sweepName, { incident: config.incident, stack });
-    const built = prepared.build(chainName(config.incident, facts.broken.name), { sweep: { resource: sweep, name: sweepName } });
+    const sweep = new LeftoverSweep(SWEEP_NAME, { incident: config.incident, stack });
+    const built = prepared.build(chainName(config.incident, facts.broken.name), { sweep: { resource: sweep, name: SWEEP_NAME } });
     const target = built.verifyTarget;
     const check =
         config.verify && target

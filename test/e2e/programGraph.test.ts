@@ -40,7 +40,7 @@ describe("stack program graph for web-1", () => {
 
     it("registers the volume-backed chain for the incident", () => {
         expect(h.registrations.map((r) => `${r.type.replace(T, "")} ${r.name}`)).toEqual([
-            "LeftoverSweep INC0007-sweep",
+            "LeftoverSweep leftover-sweep",
             "openstack-recovery:recipes:VolumeBacked INC0007-web-1",
             "IncidentLock INC0007-web-1-lock",
             "VolumeClone INC0007-web-1-clone",

@@ -93,7 +93,7 @@ describe("a recipe added by one file and one registry line", () => {
         expect(r.outputs.greeting).toBe("hello hello ");
         const names = r.steps.filter((s) => s.op === "create").map((s) => `${s.type.split(":").pop()} ${s.urn.split("::").pop()}`);
         expect(names).toEqual(
-            expect.arrayContaining(["Toy INC0051-web-1", "LeftoverSweep INC0051-web-1-toy", "LeftoverSweep INC0051-sweep"]),
+            expect.arrayContaining(["Toy INC0051-web-1", "LeftoverSweep INC0051-web-1-toy", "LeftoverSweep leftover-sweep"]),
         );
     });
 

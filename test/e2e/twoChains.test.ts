@@ -98,14 +98,14 @@ describe("two chains in one stack: web-1 and web-2", () => {
             .sort();
         expect(names).toEqual(
             expect.arrayContaining([
-                "INC0050-sweep",
+                "leftover-sweep",
                 "INC0050-web-1-clone",
                 "INC0050-web-2-clone",
                 "INC0050-web-1-server",
                 "INC0050-web-2-server",
             ]),
         );
-        expect(names.filter((n) => n === "INC0050-sweep")).toHaveLength(1);
+        expect(names.filter((n) => n === "leftover-sweep")).toHaveLength(1);
         const cases = [
             {
                 name: "web-1",
@@ -147,7 +147,7 @@ describe("two chains in one stack: web-1 and web-2", () => {
         expect(r.steps.filter((s) => s.error)).toEqual([]);
         // the sweep is the last delete, after both chains
         const deletes = r.steps.filter((s) => s.op === "delete" && s.custom);
-        expect(deletes.at(-1)?.urn.split("::").pop()).toBe("INC0050-sweep");
+        expect(deletes.at(-1)?.urn.split("::").pop()).toBe("leftover-sweep");
         expect(osc(["port", "list", "--server", seed.web1.serverId], Ports).map((p) => p.ID)).toEqual([seed.web1.portId]);
         expect(osc(["port", "list", "--server", web2.serverId], Ports).map((p) => p.ID)).toEqual([web2.portId]);
         expect(osc(["port", "list", "--tags", `recovery-stack=${STACK}`], Ports)).toEqual([]);
