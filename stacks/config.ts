@@ -194,3 +194,28 @@ export function parseConfig(raw: (key: string) => string | undefined, allKeys: r
     if (r.success) return r.data as RecoveryConfig;
     throw configError(firstIssue(r.error), chosen);
 }
+
+/**
+ * The whole config checked before the server is looked at, so a mistake in a recipe's section stops
+ * the run before the first API call: against the recipe the config forces, or (auto) against each
+ * recipe whose section knows every key set; refused only when none accepts it, with the first's
+ * error. The recipe discovery picks is parsed again after (parseConfig).
+ */
+export function checkBeforeLooking(raw: (key: string) => string | undefined, allKeys: readonly string[] = []): void {
+    const obj = readKeys(raw, allKeys);
+    const strategy = typeof obj.strategy === "string" ? obj.strategy : "auto";
+    const own = Object.keys(obj).filter((k) => !(k in CommonSection.shape));
+    const candidates =
+        strategy !== "auto" ? [strategy] : RECIPES.filter((r) => own.every((k) => k in r.section.shape)).map((r) => r.strategy);
+    let first: ConfigError | undefined;
+    for (const recipe of candidates) {
+        try {
+            parseConfig(raw, allKeys, recipe);
+            return;
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            first ??= e;
+        }
+    }
+    if (first) throw first; // no candidates: keys of two recipes; parseConfig says which after discovery
+}

@@ -7,7 +7,7 @@ import { connect } from "../clients/openstack";
 import { LeftoverSweep, SWEEP_NAME } from "../providers/leftoverSweep";
 import { chainName } from "../providers/tags";
 import type { ServerFacts } from "../recipes/recipe";
-import { ConfigError, parseCommon, parseConfig } from "./config";
+import { checkBeforeLooking, ConfigError, parseCommon, parseConfig } from "./config";
 import { chooseRecipe, discover } from "./discover";
 import { postRecoveryCheck } from "./verify";
 
@@ -29,6 +29,7 @@ export async function main(): Promise<Record<string, unknown>> {
     const stack = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     const { config, facts, recipe, prepared } = await operatorErrors(async () => {
         const common = parseCommon(raw, keys);
+        checkBeforeLooking(raw, keys); // a recipe section's mistakes too, before the first API call
         const session = await connect(raw, (m) => pulumi.log.debug(m));
         const facts = await discover(session, common, stack);
         const { recipe, why } = chooseRecipe(common.strategy, facts);

@@ -1,5 +1,5 @@
 // The stack config is one schema; each mistake is reported with the key and the command that fixes it.
-import { ConfigError, parseConfig } from "../../stacks/config";
+import { checkBeforeLooking, ConfigError, parseConfig } from "../../stacks/config";
 
 const base: Record<string, string> = {
     "openstack-recovery:incident": "INC1234",
@@ -107,5 +107,24 @@ describe("stack config", () => {
     ])("rejects %j naming the key and the fix", (over, message) => {
         expect(() => parse(over)).toThrow(ConfigError);
         expect(() => parse(over)).toThrow(message);
+    });
+
+    it("checks a recipe's section before the server is looked at, as the program does before its first API call", () => {
+        const check = (over: Record<string, string | undefined>) => {
+            const all: Record<string, string | undefined> = { ...base, ...over };
+            return () =>
+                checkBeforeLooking(
+                    (k) => all[k],
+                    Object.keys(all).filter((k) => all[k] !== undefined),
+                );
+        };
+        expect(check({})).not.toThrow();
+        expect(check({ "openstack-recovery:retain": JSON.stringify({ rootvolume: false }) })).toThrow(
+            /openstack-recovery:retain.rootvolume: unknown key; did you mean retain.rootVolume\?/,
+        );
+        expect(check({ "openstack-recovery:helper": undefined })).toThrow(/openstack-recovery:helper: required/);
+        expect(check({ "openstack-recovery:strategy": "volume-backed", "openstack-recovery:helper": "{}" })).toThrow(
+            /openstack-recovery:helper.server: required/,
+        );
     });
 });
