@@ -5,7 +5,7 @@
 // Every problem is a ConfigError naming the key to fix.
 import { blockStorage, compute, network, type Session } from "../clients/openstack";
 import { heldBy, LOCK_KEY } from "../providers/incidentLock";
-import { ofChain, tagMap, TAG_STACK } from "../providers/tags";
+import { ofChain, tagMap, TAG_SOURCE, TAG_STACK } from "../providers/tags";
 import { ConfigError, type Recipe, type ServerFacts } from "../recipes/recipe";
 import { RECIPES } from "../recipes/registry";
 import { serverOf } from "../recipes/sections";
@@ -22,13 +22,35 @@ const ROOT_DEVICES = /^\/dev\/(x?v|s|h)da$/;
  * count another's.
  */
 async function movedByThisChain(s: Session, stack: string, source: string): Promise<{ ports: network.Port[]; volumeIds: string[] }> {
-    const ports = (await network.listPorts(s, { tags: `${TAG_STACK}=${stack}` })).filter((p) => ofChain(tagMap(p.tags), stack, source));
-    const replacements = (await compute.listServers(s)).filter((x) => x.id !== source && ofChain(x.metadata, stack, source));
+    const tagged = await network.listPorts(s, { tags: `${TAG_STACK}=${stack}` });
+    const servers = (await compute.listServers(s)).filter((x) => x.metadata[TAG_STACK] === stack);
+    refuseBefore02(stack, [
+        ...tagged.map((p) => ({ what: `port ${p.id}`, tags: tagMap(p.tags) })),
+        ...servers.map((x) => ({ what: `server ${x.name} (${x.id})`, tags: x.metadata })),
+        ...(await blockStorage.listVolumesByMetadata(s, { [TAG_STACK]: stack })).map((v) => ({ what: `volume ${v.id}`, tags: v.metadata })),
+    ]);
+    const ports = tagged.filter((p) => ofChain(tagMap(p.tags), stack, source));
+    const replacements = servers.filter((x) => x.id !== source && ofChain(x.metadata, stack, source));
     const volumeIds: string[] = [];
     for (const r of replacements) {
         for (const a of await compute.listVolumeAttachments(s, r.id)) if (!ROOT_DEVICES.test(a.device ?? "")) volumeIds.push(a.volumeId);
     }
     return { ports, volumeIds };
+}
+
+/**
+ * Before 0.2 a stack had one chain, named after the incident alone and tagged without the source.
+ * Today's program names its chain after the server too, so an `up` would build a second recovery
+ * beside the old one, and the old lock's delete would sweep the new one's things: refused.
+ */
+function refuseBefore02(stack: string, things: { what: string; tags: Record<string, string> }[]): void {
+    const old = things.filter((t) => t.tags[TAG_STACK] === stack && !(TAG_SOURCE in t.tags)).map((t) => t.what);
+    if (old.length)
+        throw new ConfigError(
+            "server",
+            `this stack (${stack}) holds ${old.join(", ")}, made by a version before 0.2 (no ${TAG_SOURCE} tag); today's version would recover the server a second time beside them`,
+            "pulumi destroy (with this version or the one that made the stack), then pulumi up",
+        );
 }
 
 const byId = <T extends { id: string }>(a: T, b: T) => a.id.localeCompare(b.id);

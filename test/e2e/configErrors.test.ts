@@ -93,6 +93,42 @@ describe("config errors at preview on the lab cloud", () => {
         });
     });
 
+    describe("a stack made before 0.2 (its clone tagged without recovery-source)", () => {
+        let id = "";
+        beforeAll(() => {
+            id = osc(
+                [
+                    "volume",
+                    "create",
+                    "--size",
+                    "1",
+                    "--description",
+                    "INC0001 DELETE ME: clone of web-1's root volume",
+                    "--property",
+                    "recovery-stack=organization/openstack-recovery/config-errors",
+                    "--property",
+                    "recovery-incident=INC0001",
+                    "--property",
+                    "recovery-resource=INC0001-clone",
+                    "vol-clone-INC0001",
+                ],
+                z.object({ id: z.string() }),
+            ).id;
+        });
+        afterAll(() => {
+            if (id) oscRun(["volume", "delete", id]);
+        });
+
+        it("is refused: destroy it first, then up (a second chain beside it would be swept by its lock)", async () => {
+            await expectRefused(
+                {},
+                new RegExp(
+                    `openstack-recovery:server: this stack \\(organization/openstack-recovery/config-errors\\) holds volume ${"${id}"}, made by a version before 0\\.2[\\s\\S]*fix: pulumi destroy`,
+                ),
+            );
+        });
+    });
+
     describe("a name that matches two servers", () => {
         const ids: string[] = [];
         beforeAll(() => {
