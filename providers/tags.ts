@@ -58,7 +58,7 @@ export function recoveryTags(t: Tagging): string[] {
 
 /** The same tags with the recovery ones removed: what a port keeps when the stack lets go of it. */
 export function withoutRecoveryTags(tags: string[]): string[] {
-    return tags.filter((t) => !t.startsWith("recovery-"));
+    return tags.filter((t) => !(RECOVERY_KEYS as readonly string[]).includes(t.split("=")[0]!));
 }
 
 /** The runbook's marker for temporary things: `inc1234 DELETE ME`. */

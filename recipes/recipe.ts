@@ -110,7 +110,13 @@ export interface RecipeDefinition<N extends string, S extends z.ZodObject, P> {
 export function defineRecipe<N extends string, S extends z.ZodObject, P>(
     d: RecipeDefinition<N, S, P>,
 ): Recipe<CommonConfig & z.output<S> & { recipe: N }> {
-    const typed = (config: CommonConfig) => config as CommonConfig & z.output<S>;
+    const typed = (config: CommonConfig) => {
+        // the stack's schema parsed it for this recipe (`recipe` is its discriminator): else its
+        // section's keys were never validated and the cast below would lie
+        if ((config as { recipe?: unknown }).recipe !== d.strategy)
+            throw new Error(`recipe ${d.strategy} given a config parsed for ${String((config as { recipe?: unknown }).recipe)}`);
+        return config as CommonConfig & z.output<S>;
+    };
     return {
         strategy: d.strategy,
         summary: d.summary,
