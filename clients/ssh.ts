@@ -84,8 +84,14 @@ export async function streamRemote(c: StreamingCommand): Promise<StreamResult> {
             }
         });
         c.stdout.once("error", done);
+        // pipe() forwards neither a source's error nor a stuck one: fail the command instead of hanging to its timeout
+        c.stdin?.once("error", (e) => done(new Error(`stdin of "${c.command}": ${e.message}`)));
         if (c.stdin) c.stdin.pipe(stream);
         else stream.end();
+    }).catch((e: unknown) => {
+        c.stdin?.unpipe();
+        c.stdout.destroy(e instanceof Error ? e : new Error(String(e))); // a partial transfer is never left looking complete
+        throw e;
     });
     await new Promise<void>((resolve, reject) => {
         c.stdout.once("error", reject);

@@ -4,7 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PassThrough, Writable } from "stream";
+import { PassThrough, Readable, Writable } from "stream";
 import { runRemote, streamRemote } from "../../clients/ssh";
 import { sshdAvailable, startSshd, type TestSshd } from "../support/sshd";
 
@@ -82,5 +82,22 @@ describe("clients/ssh streamRemote", () => {
         expect(r.stderr).toContain("oops");
         const b = await runRemote({ ...target(), command: "cat; echo done", stdin: "hello\n", timeoutSeconds: 30 });
         expect([b.code, b.stdout]).toEqual([0, "hello\ndone\n"]);
+    });
+
+    sshTest("a source that fails mid-transfer fails the call at once, and the destination is destroyed, not ended", async () => {
+        let sent = 0;
+        const failing = new Readable({
+            read() {
+                if (sent >= 4 << 20) return this.destroy(new Error("disk read error"));
+                sent += 1 << 20;
+                this.push(Buffer.alloc(1 << 20));
+            },
+        });
+        const out = new PassThrough();
+        out.resume();
+        await expect(streamRemote({ ...target(), command: "cat", stdin: failing, stdout: out, timeoutSeconds: 60 })).rejects.toThrow(
+            /stdin of "cat": disk read error/, // not the 60 s timeout
+        );
+        expect([out.destroyed, out.writableFinished]).toEqual([true, false]);
     });
 });
