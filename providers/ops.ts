@@ -127,6 +127,8 @@ const fencing = new Map<string, Promise<unknown>>();
 /**
  * Stop a server and wait for SHUTOFF; a server already stopped or gone is fine (false when gone).
  * Nova refuses a stop while any task is under way: that task is waited for, then the server looked at again.
+ * A fence queued behind another may so take up to twice `timeoutSeconds` in all (its own wait starts
+ * when the one before it ends).
  */
 export function fenceServer(s: Session, serverId: string, timeoutSeconds: number, log: Log): Promise<boolean> {
     const before = fencing.get(serverId) ?? Promise.resolve();
