@@ -17,7 +17,7 @@ async function operatorErrors<T>(f: () => Promise<T>): Promise<T> {
         return await f();
     } catch (e) {
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
-        if (e instanceof Error && /^(AuthConfigError|ResourceNotFoundError|AmbiguousNameError)$/.test(e.name))
+        if (e instanceof Error && /^(AuthConfigError|ResourceNotFoundError|AmbiguousNameError|ApiVersionError)$/.test(e.name))
             throw new pulumi.RunError(e.message);
         throw e;
     }

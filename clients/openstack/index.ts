@@ -8,7 +8,7 @@ export * as blockStorage from "./blockStorage";
 export * as network from "./network";
 export * from "./errors";
 export { resolveAuth, type ConfigLookup, type AuthOptions } from "./credentials";
-export { Session, type ServiceType } from "./session";
+export { ApiVersionError, compareMicroversions, Session, type ApiVersion, type ServiceType } from "./session";
 export { waitFor } from "./wait";
 
 const sessions = new Map<string, Promise<Session>>();

@@ -10,14 +10,68 @@ import { ApiError, AuthConfigError, ConflictError, NotFoundError, ResponseShapeE
 
 export type ServiceType = "compute" | "volume" | "network" | "image" | "identity";
 
-/** Catalog types that serve each service, newest name first (Cinder has had three). */
+/** Catalog types that serve each service: the official type, then its aliases, as
+ *  service-types-authority lists them (block-storage: volumev3, volumev2, volume, block-store). A
+ *  volumev2 or volume (v1) entry is fine: version discovery finds v3 beside it. */
 const CATALOG_TYPES: Record<ServiceType, string[]> = {
     compute: ["compute"],
-    volume: ["block-storage", "volumev3", "volume"],
+    volume: ["block-storage", "volumev3", "volumev2", "volume", "block-store"],
     network: ["network"],
     image: ["image"],
     identity: ["identity"],
 };
+
+/** The major API version the client speaks, for the services with microversions: Nova's v2.1,
+ *  Cinder's v3 (a version document's `id`: "v2.1", "v3.0"). */
+const API_MAJOR: Partial<Record<ServiceType, { id: RegExp; segment: string; name: string }>> = {
+    compute: { id: /^v2\.1$/, segment: "v2.1", name: "Compute v2.1" },
+    volume: { id: /^v3(\.\d+)?$/, segment: "v3", name: "Block Storage v3" },
+};
+
+/** One entry of a version document (`GET <endpoint root>`). */
+const VersionEntry = z.object({
+    id: z.string(),
+    status: z.string().optional(),
+    /** the highest microversion served ("" when the version has none) */
+    version: z.string().optional(),
+    min_version: z.string().optional(),
+    links: z.array(z.object({ rel: z.string(), href: z.string() })).default([]),
+});
+/** The three shapes keystoneauth reads (discover.get_version_data): `versions.values`, `versions`, `version`. */
+const VersionDocument = z.union([
+    z.object({ versions: z.object({ values: z.array(VersionEntry) }) }).transform((d) => d.versions.values),
+    z.object({ versions: z.array(VersionEntry) }).transform((d) => d.versions),
+    z.object({ version: VersionEntry }).transform((d) => [d.version]),
+]);
+
+/** A microversion "2.79" as a comparable pair. */
+export function parseMicroversion(v: string): [number, number] {
+    const m = /^(\d+)\.(\d+)$/.exec(v);
+    if (!m) throw new Error(`not a microversion: ${v}`);
+    return [Number(m[1]), Number(m[2])];
+}
+export function compareMicroversions(a: string, b: string): number {
+    const [x, y] = [parseMicroversion(a), parseMicroversion(b)];
+    return x[0] - y[0] || x[1] - y[1];
+}
+const lowest = (a: string, b: string) => (compareMicroversions(a, b) <= 0 ? a : b);
+
+/** What version discovery found for one service. */
+export interface ApiVersion {
+    /** the URL calls go to: the catalog's, or the one discovery found for the major version */
+    base: string;
+    /** the microversions the cloud serves, when it says (undefined: discovery failed, the catalog URL is used as is) */
+    min?: string;
+    max?: string;
+}
+
+/** The cloud serves no microversion a call or feature needs: names both versions. */
+export class ApiVersionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ApiVersionError";
+    }
+}
 
 /** Microversion header names per service. */
 const MICROVERSION_SERVICE: Partial<Record<ServiceType, string>> = { compute: "compute", volume: "volume" };
@@ -33,7 +87,10 @@ export interface RequestOptions<T> {
     /** raw body (e.g. a Glance image upload stream), sent as application/octet-stream */
     stream?: NodeJS.ReadableStream;
     headers?: Record<string, string>;
+    /** the newest microversion this call is written for: sent as is, or lowered to the cloud's newest */
     microversion?: string;
+    /** the oldest microversion this call works with (a feature of that version): refused below it */
+    requires?: { microversion: string; feature: string };
     schema?: z.ZodType<T>;
     /** POSTs are not retried after a connection error or 5xx unless the call is known to be idempotent */
     idempotent?: boolean;
@@ -165,17 +222,19 @@ export class Session {
         this.log(`authenticated to ${this.auth.authUrl} as user ${this.userId} in project ${this.projectId} (${this.auth.source})`);
     }
 
-    /** The endpoint of a service for our region and interface, from the token's catalog. */
+    /** The endpoint of a service for our region and interface, from the token's catalog: every entry
+     *  of each type is searched (a cloud may register one service per region, each its own entry). */
     endpoint(service: ServiceType): string {
         const catalog = this.tokenInfo?.catalog ?? [];
         for (const type of CATALOG_TYPES[service]) {
-            const entry = catalog.find((c) => c.type === type);
-            if (!entry) continue;
-            const ep = entry.endpoints.find(
-                (e) =>
-                    e.interface === this.auth.interface &&
-                    (!this.auth.region || e.region_id === this.auth.region || e.region === this.auth.region),
-            );
+            const ep = catalog
+                .filter((c) => c.type === type)
+                .flatMap((c) => c.endpoints)
+                .find(
+                    (e) =>
+                        e.interface === this.auth.interface &&
+                        (!this.auth.region || e.region_id === this.auth.region || e.region === this.auth.region),
+                );
             if (ep) return normaliseEndpoint(service, ep.url.replace(/\/+$/, ""));
         }
         const regions = [...new Set(catalog.flatMap((c) => c.endpoints.map((e) => e.region_id ?? e.region ?? "")))].join(", ");
@@ -184,18 +243,111 @@ export class Session {
         );
     }
 
+    private readonly versions = new Map<ServiceType, Promise<ApiVersion>>();
+
+    /**
+     * Where a service's API is and which microversions it serves, found once per session the way
+     * keystoneauth does (keystoneauth1/discover.py, get_version_data and the URL choices of
+     * EndpointData._run_discovery): the catalog URL's version document, else the same URL without
+     * the project id, else the unversioned root's list. Cinder answers 404 at `/v3/<project>` and
+     * its document at `/v3/`; an unversioned or v2 catalog entry finds v3 at the root.
+     */
+    api(service: ServiceType): Promise<ApiVersion> {
+        let v = this.versions.get(service);
+        if (!v) {
+            v = this.discover(service);
+            this.versions.set(service, v);
+            v.catch(() => this.versions.delete(service));
+        }
+        return v;
+    }
+
+    private async discover(service: ServiceType): Promise<ApiVersion> {
+        const catalogUrl = this.endpoint(service);
+        const major = API_MAJOR[service];
+        if (!major) return { base: catalogUrl }; // network, image: no microversions; modules add their version prefix
+        const u = new URL(catalogUrl);
+        const segments = u.pathname.split("/").filter(Boolean);
+        const at = segments.findIndex((p) => /^v\d+(\.\d+)?$/.test(p));
+        const root = `${u.origin}/${(at < 0 ? segments : segments.slice(0, at)).join("/")}`.replace(/\/+$/, "");
+        const project = this.projectId && segments.at(-1) === this.projectId ? this.projectId : undefined;
+        const choices = [catalogUrl, ...(project ? [catalogUrl.slice(0, -(project.length + 1)) + "/"] : []), `${root}/`].filter(
+            (c, i, all) => all.indexOf(c) === i,
+        );
+        const tried: string[] = [];
+        for (const url of choices) {
+            let entries: z.infer<typeof VersionEntry>[];
+            try {
+                const res = await this.send("GET", url, { Accept: "application/json", "X-Auth-Token": this.token });
+                const doc = VersionDocument.safeParse(parseJson(res.body));
+                if (!(res.status < 400 || res.status === 300) || !doc.success) {
+                    tried.push(`${url}: HTTP ${res.status}${doc.success ? "" : ", no version document"}`);
+                    continue;
+                }
+                entries = doc.data;
+            } catch (e) {
+                tried.push(`${url}: ${(e as Error).message}`);
+                continue;
+            }
+            const entry = entries.find((e) => major.id.test(e.id));
+            if (!entry) {
+                throw new ApiVersionError(
+                    `the ${service} endpoint ${catalogUrl} serves ${entries.map((e) => e.id).join(", ") || "no version"}, and this client needs ${major.name}`,
+                );
+            }
+            // The catalog URL when it already names this version (it keeps the project id); else the
+            // version's own path under the catalog's root, never the document's host (often internal).
+            const named = at >= 0 && segments[at]!.replace(/\.0$/, "") === major.segment;
+            const self = entry.links.find((l) => l.rel === "self")?.href;
+            const segment = self ? (new URL(self, url).pathname.split("/").filter(Boolean).at(-1) ?? major.segment) : major.segment;
+            const base = named ? catalogUrl : `${root}/${segment}${service === "volume" && this.projectId ? `/${this.projectId}` : ""}`;
+            const found: ApiVersion = { base, min: entry.min_version || undefined, max: entry.version || undefined };
+            this.log(`${service} API: ${base}, microversions ${found.min ?? "?"} to ${found.max ?? "?"} (from ${url})`);
+            return found;
+        }
+        // a cloud that hides its version documents: the catalog URL as it is, microversions as the calls ask
+        this.log(`${service} API: no version document (${tried.join("; ")}); using ${catalogUrl} as listed`);
+        return { base: catalogUrl };
+    }
+
+    /** Whether the cloud serves this microversion of a service (an unknown range counts as served). */
+    async supports(service: ServiceType, microversion: string): Promise<boolean> {
+        const v = await this.api(service);
+        return !v.max || compareMicroversions(v.max, microversion) >= 0;
+    }
+
+    /** The microversion a call sends: the newest it is written for that the cloud serves. */
+    private async negotiate(service: ServiceType, o: RequestOptions<unknown>): Promise<{ base: string; microversion?: string }> {
+        const v = await this.api(service);
+        if (!o.microversion || !MICROVERSION_SERVICE[service]) return { base: v.base };
+        const served = v.max ?? o.microversion;
+        if (o.requires && compareMicroversions(served, o.requires.microversion) < 0) {
+            throw new ApiVersionError(
+                `${o.what}: ${o.requires.feature} needs ${service} API microversion ${o.requires.microversion}; this cloud serves ${v.min ?? "?"} to ${served}`,
+            );
+        }
+        const microversion = lowest(o.microversion, served);
+        if (v.min && compareMicroversions(microversion, v.min) < 0) {
+            throw new ApiVersionError(
+                `${o.what}: this cloud's ${service} API starts at microversion ${v.min}, newer than the ${o.microversion} this client is written for`,
+            );
+        }
+        return { base: v.base, microversion };
+    }
+
     /** One API call: JSON in, zod-validated JSON out, retries where safe, request id in every error. */
     async request<T = unknown>(service: ServiceType, o: RequestOptions<T>): Promise<Response<T>> {
         const method = o.method ?? "GET";
-        const url = this.endpoint(service) + o.path + queryString(o.query);
+        const { base, microversion } = await this.negotiate(service, o as RequestOptions<unknown>);
+        const url = base + o.path + queryString(o.query);
         const idempotent = o.idempotent ?? method !== "POST";
         let reauthed = false;
         for (let attempt = 1; ; attempt++) {
             const headers: Record<string, string> = { Accept: "application/json", "X-Auth-Token": this.token, ...o.headers };
             const mv = MICROVERSION_SERVICE[service];
-            if (o.microversion && mv) {
-                headers["OpenStack-API-Version"] = `${mv} ${o.microversion}`;
-                if (service === "compute") headers["X-OpenStack-Nova-API-Version"] = o.microversion;
+            if (microversion && mv) {
+                headers["OpenStack-API-Version"] = `${mv} ${microversion}`;
+                if (service === "compute") headers["X-OpenStack-Nova-API-Version"] = microversion;
             }
             let body: string | NodeJS.ReadableStream | undefined;
             if (o.stream) {
@@ -271,8 +423,9 @@ export class Session {
             out.push(...(res.data[o.key] as T[]));
             const next = nextLink(res.data, o.key);
             if (!next) break;
-            const u = new URL(next, this.endpoint(service) + "/");
-            const base = new URL(this.endpoint(service) + "/");
+            const { base: api } = await this.api(service);
+            const u = new URL(next, api + "/");
+            const base = new URL(api + "/");
             path = u.pathname.startsWith(base.pathname.replace(/\/$/, ""))
                 ? u.pathname.slice(base.pathname.replace(/\/$/, "").length)
                 : u.pathname;

@@ -14,8 +14,31 @@ export class FakeCloud {
     tokens = 0;
     private server?: http.Server;
     routes: Handler = () => ({ status: 404, body: { itemNotFound: { message: "no route" } } });
+    /** Version discovery's answers by path, served before `routes` and not counted in `seen`: by
+     *  default a Zed-like Nova (2.1 to 2.93) and Cinder (3.0 to 3.70, 404 at /v3/<project> like the real one). */
+    versionDocs: Record<string, { status: number; body?: unknown }> = {};
+    /** The token's catalog, when not the default (compute, volumev3, network in RegionOne). */
+    catalog?: (url: string) => unknown[];
+    /** Play a cloud whose Nova and Cinder serve up to these microversions. */
+    serveVersions(compute: string, volume: string): void {
+        const entry = (id: string, max: string, min: string, path: string) => ({
+            id,
+            status: "CURRENT",
+            version: max,
+            min_version: min,
+            links: [{ rel: "self", href: `http://internal.invalid${path}` }],
+        });
+        this.versionDocs = {
+            "/compute/v2.1": { status: 200, body: { version: entry("v2.1", compute, "2.1", "/compute/v2.1/") } },
+            "/volume/v3/p1": { status: 404, body: { message: "The resource could not be found." } },
+            "/volume/v3/": { status: 200, body: { versions: [entry("v3.0", volume, "3.0", "/volume/v3/")] } },
+        };
+    }
     get url(): string {
         return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    }
+    constructor() {
+        this.serveVersions("2.93", "3.70");
     }
     async start(): Promise<void> {
         this.server = http.createServer((req, res) => {
@@ -32,7 +55,7 @@ export class FakeCloud {
                                 user: { id: "u1" },
                                 project: { id: "p1" },
                                 roles: [{ name: "member" }],
-                                catalog: [
+                                catalog: this.catalog?.(this.url) ?? [
                                     {
                                         type: "compute",
                                         endpoints: [
@@ -52,6 +75,12 @@ export class FakeCloud {
                             },
                         }),
                     );
+                    return;
+                }
+                const doc = this.versionDocs[req.url!];
+                if (doc && req.method === "GET") {
+                    res.writeHead(doc.status, { "Content-Type": "application/json" });
+                    res.end(JSON.stringify(doc.body ?? {}));
                     return;
                 }
                 this.seen.push({
