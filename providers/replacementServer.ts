@@ -30,6 +30,8 @@ const Inputs = Tagging.extend({
     networkIds: z.array(z.string().min(1)).default([]),
     availabilityZone: z.string().nullish(),
     keyName: z.string().nullish(),
+    /** the guest's hostname (Nova 2.90+); absent: Nova's, from the name */
+    hostname: z.string().nullish(),
     brokenServerId: z.string().min(1),
     /** moved from the broken server to the new one (runbook 000 C: "detached ... re-attached") */
     dataVolumeIds: z.array(z.string().min(1)).default([]),
@@ -58,6 +60,7 @@ export interface ReplacementServerArgs {
     networkIds?: pulumi.Input<pulumi.Input<string>[]>;
     availabilityZone?: pulumi.Input<string>;
     keyName?: pulumi.Input<string>;
+    hostname?: pulumi.Input<string>;
     brokenServerId: pulumi.Input<string>;
     dataVolumeIds?: pulumi.Input<pulumi.Input<string>[]>;
     retain?: pulumi.Input<boolean>;
@@ -182,6 +185,7 @@ async function boot(s: Session, i: Inputs, log: (m: string) => void): Promise<st
         networkIds: i.networkIds,
         availabilityZone: i.availabilityZone ?? undefined,
         keyName: i.keyName ?? undefined,
+        hostname: i.hostname ?? undefined,
         metadata: recoveryMetadata(i),
     });
     log(`booting ${i.name} (${serverId}) from the repaired volume ${i.bootVolumeId}`);
@@ -204,6 +208,7 @@ export const impl: StepImplementation = {
                 "networkIds",
                 "availabilityZone",
                 "keyName",
+                "hostname",
                 "brokenServerId",
                 "incident",
                 "stack",

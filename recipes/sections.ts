@@ -52,6 +52,12 @@ export const ReplacementSection = z
         /** a Nova keypair of yours; default none: the keys are already on the repaired disk, and
          *  keypairs belong to users, so the broken server's may not be visible to you */
         keyName: z.string().min(1).optional(),
+        /** the replacement guest's hostname, e.g. the broken server's (Nova's default comes from the
+         *  replacement's name, `web-1-recovered`); needs Nova API 2.90 (Xena), refused at preview on older */
+        hostname: z
+            .string()
+            .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/, "must be a hostname: 1-63 letters, digits or '-', not starting or ending with '-'")
+            .optional(),
         /** move the broken server's data volumes to the replacement (default true) */
         moveDataVolumes: z.boolean().default(true),
         /** false: clone and repair only */
@@ -158,4 +164,15 @@ export async function keepIpFor(s: Session, facts: ServerFacts, keepIp: z.output
             "pulumi config set keepIp <an address of the broken server's network>",
         );
     return { mode: "create", networkId: subnet.network_id, fixedIps: [{ subnet_id: subnet.id, ip_address: keepIp }] };
+}
+
+/** A key whose feature needs a newer microversion than the cloud serves: refused at preview, both versions named. */
+export async function refuseUnserved(s: Session, used: boolean, key: string, microversion: string): Promise<void> {
+    if (!used || (await s.supports("compute", microversion))) return;
+    const { min, max } = await s.api("compute");
+    throw new ConfigError(
+        key,
+        `needs the compute API at microversion ${microversion}; this cloud serves ${min ?? "?"} to ${max ?? "?"}`,
+        `pulumi config rm --path ${key}`,
+    );
 }

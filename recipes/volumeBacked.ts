@@ -23,6 +23,7 @@ import {
     KeepIpSection,
     ReplacementSection,
     RepairSection,
+    refuseUnserved,
     RetainSection,
     SECTION_EXAMPLES,
     TimeoutsSection,
@@ -49,7 +50,7 @@ export interface VolumeBackedArgs {
         | { mode: "create"; networkId: string; fixedIps: { subnet_id: string; ip_address: string }[] }
         | { mode: "none"; networkIds: string[] };
     /** 000 C: the replacement (default name <server>-recovered); boot false stops after the repair */
-    replacement: { name: string; boot: boolean; dataVolumeIds: string[] };
+    replacement: { name: string; boot: boolean; dataVolumeIds: string[]; hostname?: string };
     /** what destroy keeps (default: all three), promoted: DELETE ME and recovery tags removed */
     retain: { server: boolean; port: boolean; rootVolume: boolean };
     timeouts: { cloneSeconds: number; repairSeconds: number; bootSeconds: number };
@@ -177,6 +178,7 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
                     networkIds: a.keepIp.mode === "none" ? a.keepIp.networkIds : [],
                     availabilityZone: a.brokenServer.availabilityZone,
                     keyName: a.brokenServer.keyName,
+                    hostname: a.replacement.hostname,
                     brokenServerId: a.brokenServer.id,
                     dataVolumeIds: a.replacement.dataVolumeIds,
                     retain: a.retain.server,
@@ -237,6 +239,7 @@ export const volumeBackedRecipe = defineRecipe({
         const helper = await helperFor(s, facts, c.helper);
         const keepIp = await keepIpFor(s, facts, c.keepIp);
         const flavorId = c.replacement.flavor ?? (await compute.resolveFlavorId(s, facts.broken));
+        await refuseUnserved(s, c.replacement.hostname !== undefined, "replacement.hostname", compute.HOSTNAME_MICROVERSION);
         const root = facts.rootVolume!;
         const { broken } = facts;
         const args: VolumeBackedArgs = {
@@ -271,6 +274,7 @@ export const volumeBackedRecipe = defineRecipe({
                 name: c.replacement.name ?? `${broken.name}-recovered`,
                 boot: c.replacement.boot,
                 dataVolumeIds: c.replacement.moveDataVolumes ? facts.dataVolumes.map((v) => v.id) : [],
+                hostname: c.replacement.hostname,
             },
             retain: c.retain,
             timeouts: c.timeouts,

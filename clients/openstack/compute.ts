@@ -5,6 +5,8 @@ import type { Session } from "./session";
 
 /** 2.79: volume attachments report delete_on_termination; servers embed flavor details (2.47+). */
 export const COMPUTE_MICROVERSION = "2.79";
+/** Setting a server's hostname at boot (instead of Nova's, made from its name) needs 2.90 (Xena). */
+export const HOSTNAME_MICROVERSION = "2.90";
 /** Stable-device rescue of a volume-backed server needs 2.87 (runbook 001/004). */
 export const RESCUE_MICROVERSION = "2.87";
 
@@ -17,6 +19,8 @@ export const Server = z.object({
     "OS-EXT-STS:task_state": z.string().nullish(),
     "OS-EXT-STS:vm_state": z.string().nullish(),
     "OS-EXT-SRV-ATTR:host": z.string().nullish(),
+    /** the guest's hostname (shown to every user from 2.90) */
+    "OS-EXT-SRV-ATTR:hostname": z.string().nullish(),
     "os-extended-volumes:volumes_attached": z
         .array(z.object({ id: z.string(), delete_on_termination: z.boolean().optional() }))
         .default([]),
@@ -152,6 +156,8 @@ export interface CreateServerRequest {
     metadata?: Record<string, string>;
     keyName?: string;
     description?: string;
+    /** the guest's hostname; needs HOSTNAME_MICROVERSION (refused on an older cloud) */
+    hostname?: string;
 }
 
 export async function createServer(s: Session, r: CreateServerRequest): Promise<Server["id"]> {
@@ -167,6 +173,7 @@ export async function createServer(s: Session, r: CreateServerRequest): Promise<
             ...(r.metadata ? { metadata: r.metadata } : {}),
             ...(r.keyName ? { key_name: r.keyName } : {}),
             ...(r.description ? { description: r.description } : {}),
+            ...(r.hostname ? { hostname: r.hostname } : {}),
         },
     };
     const res = await s.request("compute", {
@@ -174,7 +181,9 @@ export async function createServer(s: Session, r: CreateServerRequest): Promise<
         method: "POST",
         path: "/servers",
         body,
-        microversion: mv,
+        ...(r.hostname
+            ? { microversion: HOSTNAME_MICROVERSION, requires: { microversion: HOSTNAME_MICROVERSION, feature: "the hostname" } }
+            : { microversion: mv }),
         schema: z.object({ server: z.object({ id: z.string() }) }),
     });
     return res.data.server.id;

@@ -1,6 +1,7 @@
 // Giving up on a recovery: with retain.server and retain.rootVolume false, destroy deletes the replacement and
 // the repaired clone, and gives back what it took: both data volumes and the port with the old address are on
 // web-1 again (still stopped, for the operator to start). Nothing is left: no DELETE-ME volume, no recovery tag.
+// The replacement is booted with web-1's hostname (replacement.hostname), which a cloud from Xena on allows.
 import { z } from "zod";
 import { destroy, up, type StackRun } from "../engine";
 import { ensureSeededIncident, reseed, web1Incident } from "../support/incident";
@@ -27,7 +28,11 @@ describe("destroy without retaining: the recovery is undone, the broken server g
     beforeAll(() => {
         seed = ensureSeededIncident(requireLab());
         process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
-        run = web1Incident(seed, "give-back", "INC0045", { retain: { server: false, rootVolume: false, port: false } });
+        // the replacement keeps web-1's hostname (Nova 2.90; the lab serves Zed's 2.93)
+        run = web1Incident(seed, "give-back", "INC0045", {
+            retain: { server: false, rootVolume: false, port: false },
+            replacement: { hostname: "web-1" },
+        });
     });
     afterAll(() => {
         delete process.env.OS_CLIENT_CONFIG_FILE;
@@ -44,6 +49,10 @@ describe("destroy without retaining: the recovery is undone, the broken server g
             .filter((v) => v !== cloneId)
             .sort();
         expect(moved).toEqual(seed.web1.dataVolumes.map((v) => v.id).sort());
+        const shown = osc(["server", "show", newServerId], z.object({ "OS-EXT-SRV-ATTR:hostname": z.string() }), {
+            apiVersions: { compute: "2.90" },
+        });
+        expect(shown["OS-EXT-SRV-ATTR:hostname"]).toBe("web-1");
         expect(r.outputs.retained).toEqual([`port(s) ${seed.web1.portId} (the broken server's own, given back to web-1 on destroy)`]);
     });
 

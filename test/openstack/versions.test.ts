@@ -122,4 +122,20 @@ describe("version discovery and microversion negotiation", () => {
         await blockStorage.getVolume(s, "v1").catch(() => undefined);
         expect(logs.join("\n")).toMatch(/volume API: no version document .*using http:\/\/127\.0\.0\.1:\d+\/volume\/v3\/p1 as listed/);
     });
+
+    it("the replacement's hostname is sent at 2.90 where the cloud serves it, and nothing else asks for more than the client knows", async () => {
+        await connectTo({ compute: "2.93", volume: "3.70" });
+        let sent: unknown;
+        cloud.routes = (req, body) => {
+            sent = JSON.parse(body);
+            return { status: 202, body: { server: { id: "new" } } };
+        };
+        const r = { name: "web-1-recovered", flavorRef: "f", bootVolumeId: "v", portIds: ["p"] };
+        await compute.createServer(s, { ...r, hostname: "web-1" });
+        expect(cloud.seen.at(-1)?.microversion).toBe("compute 2.90");
+        expect(sent).toMatchObject({ server: { hostname: "web-1" } });
+        await compute.createServer(s, r);
+        expect(cloud.seen.at(-1)?.microversion).toBe(`compute ${compute.COMPUTE_MICROVERSION}`);
+        expect(sent).not.toHaveProperty("server.hostname");
+    });
 });

@@ -56,6 +56,10 @@ describe("stack config", () => {
         [{ "openstack-recovery:helper": "{}" }, /openstack-recovery:helper.server: required/],
         [{ "openstack-recovery:keepIp": "maybe" }, /openstack-recovery:keepIp:[\s\S]*fix: pulumi config set keepIp true/],
         [
+            { "openstack-recovery:replacement": JSON.stringify({ hostname: "web_1" }) },
+            /openstack-recovery:replacement.hostname: must be a hostname/,
+        ],
+        [
             { "openstack-recovery:repair": JSON.stringify({ actions: ["reboot"] }) },
             /openstack-recovery:repair.actions.0:[\s\S]*fstab, fsck/,
         ],
