@@ -33,7 +33,7 @@ export interface HelperAttachmentArgs {
     stack: pulumi.Input<string>;
     /** the id of the broken server this chain recovers (the recovery-source tag) */
     source?: pulumi.Input<string>;
-    /** the helper server; it must be in the volume's availability zone */
+    /** the helper server; in another availability zone than the volume only where Nova allows it (cross_az_attach) */
     helperServerId: pulumi.Input<string>;
     volumeId: pulumi.Input<string>;
     timeoutSeconds?: pulumi.Input<number>;

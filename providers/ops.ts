@@ -1,7 +1,7 @@
 // Cloud operations the steps share, written once: fence the broken server, attach and wait, detach,
 // move a volume between servers, delete a volume and wait, let go of what the stack tagged, and
 // the ownership guard before any delete. Steps call these and never each other (ARCHITECTURE.md).
-import { blockStorage, compute, network, waitFor, WaitTimeoutError, type Session } from "../clients/openstack";
+import { ApiError, blockStorage, compute, network, waitFor, WaitTimeoutError, type Session } from "../clients/openstack";
 import { RECOVERY_KEYS, TAG_STACK, tagMap, withoutRecoveryTags } from "./tags";
 
 type Log = (m: string) => void;
@@ -64,9 +64,18 @@ export async function attachAndWait(
     log: Log,
 ): Promise<string | null> {
     const v = await blockStorage.getVolume(s, volumeId);
-    const device = attachedTo(v, serverId) ? null : ((await compute.attachVolume(s, serverId, volumeId)).device ?? null);
+    const device = attachedTo(v, serverId) ? null : ((await compute.attachVolume(s, serverId, volumeId).catch(acrossZones)).device ?? null);
     await waitAttached(s, volumeId, serverId, what, timeoutSeconds, log);
     return device;
+}
+
+/** Nova's refusal of a cross-zone attach ([cinder] cross_az_attach = False), said as what to do. */
+function acrossZones(e: unknown): never {
+    if (e instanceof ApiError && e.status === 400 && /availability[ _]zone/i.test(e.message))
+        throw new Error(
+            `${e.message}\n  this cloud does not attach volumes across availability zones ([cinder] cross_az_attach = False): use a server in the volume's zone (helper.server)`,
+        );
+    throw e;
 }
 
 /** Detach the volume from this server if it is attached there, and wait until it is not. */

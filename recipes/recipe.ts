@@ -90,6 +90,8 @@ export interface Recipe<C = unknown> {
 export interface PreparedRecipe {
     /** one line for the preview: what it will do */
     describe: string;
+    /** what the operator should know before `up` (shown as warnings in the preview) */
+    warnings: string[];
     build(name: string, opts: BuildOptions): BuiltRecipe;
 }
 
@@ -103,6 +105,7 @@ export interface RecipeDefinition<N extends string, S extends z.ZodObject, P> {
     applies(facts: ServerFacts): Applicability;
     plan(ctx: RecipeContext, config: CommonConfig & z.output<S>): Promise<P>;
     describe(plan: P): string;
+    warnings?(plan: P): string[];
     build(name: string, plan: P, opts: BuildOptions): BuiltRecipe;
 }
 
@@ -126,7 +129,7 @@ export function defineRecipe<N extends string, S extends z.ZodObject, P>(
         applies: d.applies,
         async prepare(ctx, config) {
             const plan = await d.plan(ctx, typed(config));
-            return { describe: d.describe(plan), build: (name, opts) => d.build(name, plan, opts) };
+            return { describe: d.describe(plan), warnings: d.warnings?.(plan) ?? [], build: (name, opts) => d.build(name, plan, opts) };
         },
     };
 }

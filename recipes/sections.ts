@@ -10,7 +10,8 @@ import { ConfigError, type ServerFacts } from "./recipe";
 /** the helper VM ("snap-mounter") a disk is attached to, and how to reach its OS over SSH */
 export const HelperSection = z.strictObject(
     {
-        server: z.string({ error: "required" }).min(1),
+        /** the helper, or candidates (e.g. one per zone): the first in the root volume's zone is used */
+        server: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: "required: a server name or id, or a list of them" }),
         /** default: the helper's first fixed IP */
         address: z.string().min(1).optional(),
         sshUser: z.string().min(1).default("root"),
@@ -107,24 +108,27 @@ export async function helperFor(
     s: Session,
     facts: ServerFacts,
     c: z.output<typeof HelperSection>,
-): Promise<{ server: compute.Server; address: string }> {
-    const helper = await serverOf(s, "helper.server", c.server);
+): Promise<{ server: compute.Server; address: string; warning?: string }> {
+    const names = typeof c.server === "string" ? [c.server] : c.server;
+    const candidates: compute.Server[] = [];
+    for (const [i, name] of names.entries()) candidates.push(await serverOf(s, typeof c.server === "string" ? "helper.server" : `helper.server.${i}`, name));
     const { broken, rootVolume } = facts;
-    if (helper.id === broken.id)
+    if (candidates.some((h) => h.id === broken.id))
         throw new ConfigError(
             "helper.server",
             `the helper cannot be the broken server itself (${broken.name})`,
             "pulumi config set --path helper.server <another server in the same zone>",
         );
+    // Cinder's zones and Nova's often differ (Cinder's "nova" beside Nova's aggregates), and Nova
+    // attaches across them unless [cinder] cross_az_attach = False: prefer the volume's zone, say
+    // when the attach crosses, and let Nova decide (its refusal is explained by the attach step).
     const zone = rootVolume?.availability_zone ?? compute.availabilityZone(broken);
+    const helper = candidates.find((h) => compute.availabilityZone(h) === zone) ?? candidates[0]!;
     const helperZone = compute.availabilityZone(helper);
-    if (zone && helperZone && zone !== helperZone) {
-        throw new ConfigError(
-            "helper.server",
-            `${helper.name} is in availability zone ${helperZone}, but the root volume of ${broken.name} is in ${zone}: Cinder attaches volumes only within a zone`,
-            `pulumi config set --path helper.server <a server in ${zone}>`,
-        );
-    }
+    const warning =
+        zone && helperZone && zone !== helperZone
+            ? `the helper ${helper.name} is in availability zone ${helperZone}, the root volume of ${broken.name} in ${zone}: the attach crosses zones and works only where Nova allows it ([cinder] cross_az_attach = True, its default); if Nova refuses, set helper.server to a server in ${zone} (or a list with one)`
+            : undefined;
     const address = c.address ?? Object.values(helper.addresses).flat()[0]?.addr;
     if (!address)
         throw new ConfigError(
@@ -132,7 +136,7 @@ export async function helperFor(
             `${helper.name} has no address`,
             "pulumi config set --path helper.address <address the helper's sshd listens on>",
         );
-    return { server: helper, address };
+    return { server: helper, address, ...(warning ? { warning } : {}) };
 }
 
 export type KeepIp =

@@ -279,8 +279,9 @@ export const volumeBackedRecipe = defineRecipe({
             retain: c.retain,
             timeouts: c.timeouts,
         };
-        return { args, helperName: helper.server.name };
+        return { args, helperName: helper.server.name, warnings: helper.warning ? [helper.warning] : [] };
     },
+    warnings: (p) => p.warnings,
     describe: ({ args, helperName }) =>
         `clone root volume ${args.rootVolume.id} (${args.rootVolume.size} GiB), repair it on ${helperName} at ${args.helper.address}` +
         (bootsReplacement(args)

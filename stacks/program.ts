@@ -38,6 +38,7 @@ export async function main(): Promise<Record<string, unknown>> {
         return { config, facts, recipe, prepared: await recipe.prepare({ session, stack, facts }, config) };
     });
     pulumi.log.info(`${recipe.strategy}: ${prepared.describe}`);
+    for (const w of prepared.warnings) pulumi.log.warn(w);
 
     // one per stack, waited for by every chain: destroy deletes it last, and it sweeps then
     const sweep = new LeftoverSweep(SWEEP_NAME, { incident: config.incident, stack });
