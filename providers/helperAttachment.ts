@@ -77,7 +77,8 @@ export const impl: StepImplementation = {
         const i = parse(Inputs, raw, "HelperAttachment inputs");
         const log = progress("HelperAttachment", i);
         const s = await session(env, log);
-        const [helper, volume] = await Promise.all([compute.getServer(s, i.helperServerId), blockStorage.getVolume(s, i.volumeId)]);
+        const [shown, volume] = await Promise.all([compute.getServer(s, i.helperServerId), blockStorage.getVolume(s, i.volumeId)]);
+        const helper = compute.complete(shown);
         const helperAz = compute.availabilityZone(helper);
         if (volume.availability_zone && helperAz && volume.availability_zone !== helperAz) {
             throw new Error(

@@ -76,7 +76,7 @@ export const impl: StepImplementation = {
         const i = parse(Inputs, raw, "IncidentLock inputs");
         const log = progress("IncidentLock", i);
         const s = await session(env, log);
-        const server = await compute.getServer(s, i.serverId);
+        const server = compute.complete(await compute.getServer(s, i.serverId));
         const holder = server.metadata[LOCK_KEY];
         if (holder && holder !== i.stack) throw new Error(heldBy(server.name, holder));
         try {
@@ -109,8 +109,9 @@ export const impl: StepImplementation = {
             const left = await sweepLeftovers(s, o, log);
             if (left.length) log(`${left.length} leftover(s) of this stack need you (listed above); the lock is released anyway`);
         }
-        const server = await compute.findServerById(s, id);
-        // only our own lock is ever removed
+        const found = await compute.findServerById(s, id);
+        // only our own lock is ever removed, so a lock Nova cannot show (a down cell) is not touched
+        const server = found && compute.complete(found);
         if (!server || server.metadata[LOCK_KEY] !== o.stack) return;
         try {
             await compute.deleteServerMetadataItem(s, id, LOCK_KEY);

@@ -6,7 +6,8 @@
 //   - a DELETE-ME clone that nothing uses is deleted;
 //   - a port is untagged and kept: it may hold the address the runbook keeps (003);
 //   - a volume still attached somewhere, or a server, is kept and reported with what to do: a disk
-//     that may hold data is the operator's call.
+//     that may hold data is the operator's call;
+//   - a server in a cell Nova cannot reach (a partial record, no metadata) is kept and reported.
 import { blockStorage, network, type Session } from "../clients/openstack";
 import { isDeleteMe, TAG_STACK } from "./tags";
 import { deleteVolumeAndWait, serversTagged, untagPort } from "./ops";
@@ -23,9 +24,7 @@ export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: 
             log(`${label} was created by this stack but is not in its state (an interrupted run): deleting it`);
             await deleteVolumeAndWait(s, v.id, timeoutSeconds, log);
         } else {
-            const where = v.attachments.length
-                ? `attached to server ${v.attachments.map((a) => a.server_id).join(", ")}`
-                : `status ${v.status}`;
+            const where = v.attachments.length ? `attached to ${blockStorage.attachedWhere(v)}` : `status ${v.status}`;
             reported.push(
                 `${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``,
             );
@@ -37,9 +36,16 @@ export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: 
             `port ${p.id} (${p.fixed_ips.map((f) => f.ip_address).join(", ")}) was tagged by this stack but is not in its state: kept, tags removed`,
         );
     }
-    for (const v of await serversTagged(s, { [TAG_STACK]: t.stack })) {
+    const { tagged, unreachable } = await serversTagged(s, { [TAG_STACK]: t.stack });
+    for (const v of tagged) {
         reported.push(
             `server ${v.id} (${v.name}, ${v.status}) was created by this stack but is not in its state: check its volumes, then \`openstack server delete ${v.id}\``,
+        );
+    }
+    // no metadata, so no tags: kept, and said, so the operator looks again when the cell is back
+    for (const id of unreachable) {
+        reported.push(
+            `server ${id} is in a cell Nova cannot reach: whether this stack made it cannot be told (Nova reports no metadata for it); when the cell is back, \`openstack server show ${id}\` and delete it if it carries ${TAG_STACK}=${t.stack}`,
         );
     }
     for (const m of reported) log(`left in place: ${m}`);

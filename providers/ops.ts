@@ -19,9 +19,17 @@ export function assertOwned(what: string, metadata: Record<string, string>, stac
 }
 
 /** The servers whose metadata carries every one of `tags`: Nova filters by tags, not metadata, so
- *  this lists and filters here (the project's servers only: the client never asks all_tenants). */
-export async function serversTagged(s: Session, tags: Record<string, string>): Promise<compute.Server[]> {
-    return (await compute.listServers(s)).filter((x) => Object.entries(tags).every(([k, v]) => x.metadata[k] === v));
+ *  this lists and filters here (the project's servers only: the client never asks all_tenants).
+ *  `unreachable`: the ids of servers in cells Nova cannot reach, whose metadata nobody can read. */
+export async function serversTagged(
+    s: Session,
+    tags: Record<string, string>,
+): Promise<{ tagged: compute.CompleteServer[]; unreachable: string[] }> {
+    const { complete, partial } = compute.splitPartial(await compute.listServers(s));
+    return {
+        tagged: complete.filter((x) => Object.entries(tags).every(([k, v]) => x.metadata[k] === v)),
+        unreachable: partial.map((x) => x.id),
+    };
 }
 
 /** Let go of a port: the recovery tags removed, every other tag kept. */
@@ -29,7 +37,7 @@ export async function untagPort(s: Session, port: network.Port): Promise<void> {
     await network.replacePortTags(s, port.id, withoutRecoveryTags(port.tags));
 }
 
-export async function untagServer(s: Session, server: compute.Server): Promise<void> {
+export async function untagServer(s: Session, server: compute.CompleteServer): Promise<void> {
     for (const key of RECOVERY_KEYS) if (key in server.metadata) await compute.deleteServerMetadataItem(s, server.id, key);
 }
 
@@ -153,13 +161,15 @@ export function fenceServer(s: Session, serverId: string, timeoutSeconds: number
 
 /** The fence without the queue: what a fence in another process (another stack, an operator) does. */
 export async function stopAndWait(s: Session, serverId: string, timeoutSeconds: number, log: Log): Promise<boolean> {
-    let server = await compute.findServerById(s, serverId);
-    if (!server) return false;
+    const found = await compute.findServerById(s, serverId);
+    if (!found) return false;
+    // in a cell Nova cannot reach, whether it runs cannot be told, nor can it be stopped: refused
+    let server = compute.complete(found);
     const name = server.name;
-    const task = (x: compute.Server) => x["OS-EXT-STS:task_state"];
+    const task = (x: compute.CompleteServer) => x["OS-EXT-STS:task_state"];
     // a server in ERROR on a dead host does not run: it cannot answer on the address either
-    const stopped = (x: compute.Server) => x.status === "SHUTOFF" || (x.status === "ERROR" && !task(x));
-    const state = (x: compute.Server) => `${x.status}${task(x) ? `/${task(x)}` : ""}`;
+    const stopped = (x: compute.CompleteServer) => x.status === "SHUTOFF" || (x.status === "ERROR" && !task(x));
+    const state = (x: compute.CompleteServer) => `${x.status}${task(x) ? `/${task(x)}` : ""}`;
     const deadline = Date.now() + timeoutSeconds * 1000;
     let asked = false;
     while (!stopped(server)) {
@@ -177,7 +187,7 @@ export async function stopAndWait(s: Session, serverId: string, timeoutSeconds: 
         }
         server = await waitFor({
             what: `server ${name} to stop`,
-            poll: () => compute.getServer(s, serverId),
+            poll: async () => compute.complete(await compute.getServer(s, serverId)),
             state,
             done: (x) => stopped(x) || !task(x),
             timeoutSeconds: Math.max(0, (deadline - Date.now()) / 1000),

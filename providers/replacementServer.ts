@@ -88,7 +88,7 @@ export class ReplacementServer extends pulumi.dynamic.Resource {
     }
 }
 
-const ips = (s: compute.Server) =>
+const ips = (s: compute.CompleteServer) =>
     Object.values(s.addresses)
         .flat()
         .map((a) => a.addr);
@@ -109,7 +109,8 @@ async function finish(
     try {
         const server = await waitFor({
             what: `server ${i.name} to become ACTIVE`,
-            poll: () => compute.getServer(s, serverId),
+            // a cell that goes down mid-boot stops the wait: the next `up` finishes this create
+            poll: async () => compute.complete(await compute.getServer(s, serverId)),
             state: (x) => `${x.status}${x["OS-EXT-STS:task_state"] ? `/${x["OS-EXT-STS:task_state"]}` : ""}`,
             done: (x) => x.status === "ACTIVE",
             failed: (x) => (x.status === "ERROR" ? (x.fault?.message ?? "Nova reports ERROR") : undefined),
@@ -145,10 +146,12 @@ async function finish(
  * the killed run did not (wait for ACTIVE, move the data volumes); one in ERROR is recorded with the
  * error, and the next `up` says how to replace it.
  */
-async function leftoverOf(s: Session, i: Inputs): Promise<compute.Server | undefined> {
-    const ours = (await serversTagged(s, recoveryMetadata(i))).filter((x) =>
-        x["os-extended-volumes:volumes_attached"].some((v) => v.id === i.bootVolumeId),
-    );
+async function leftoverOf(s: Session, i: Inputs, log: (m: string) => void): Promise<compute.CompleteServer | undefined> {
+    const { tagged, unreachable } = await serversTagged(s, recoveryMetadata(i));
+    // one of them may be ours; boot() still refuses a volume that Cinder shows attached to any server
+    if (unreachable.length)
+        log(`not searched for an earlier run's replacement: server(s) ${unreachable.join(", ")}, in cells Nova cannot reach`);
+    const ours = tagged.filter((x) => x["os-extended-volumes:volumes_attached"].some((v) => v.id === i.bootVolumeId));
     if (ours.length > 1) {
         throw new Error(
             `servers ${ours.map((x) => x.id).join(", ")} are all tagged as this step's replacement booting from ${i.bootVolumeId}: keep one, delete the others (\`openstack server delete <id>\`), then run up again`,
@@ -164,7 +167,7 @@ async function leftoverOf(s: Session, i: Inputs): Promise<compute.Server | undef
     return x;
 }
 
-function adopt(server: compute.Server, log: (m: string) => void): string {
+function adopt(server: compute.CompleteServer, log: (m: string) => void): string {
     log(`adopting server ${server.name} (${server.id}, ${server.status}): an earlier run of this stack booted it and did not finish`);
     return server.id;
 }
@@ -173,7 +176,7 @@ async function boot(s: Session, i: Inputs, log: (m: string) => void): Promise<st
     const volume = await blockStorage.getVolume(s, i.bootVolumeId);
     if (volume.attachments.length) {
         throw new Error(
-            `the repaired volume ${volume.id} is still attached to server ${volume.attachments.map((a) => a.server_id).join(", ")}: the repair step should have released it; detach it and run up again`,
+            `the repaired volume ${volume.id} is still attached to ${blockStorage.attachedWhere(volume)}: the repair step should have released it; detach it and run up again`,
         );
     }
     if (!volume.bootable) await blockStorage.setBootable(s, volume.id, true);
@@ -224,7 +227,7 @@ export const impl: StepImplementation = {
         const s = await session(env, log);
         // data volumes and the address move only off a server that is stopped
         await fenceServer(s, i.brokenServerId, i.timeoutSeconds, log);
-        const leftover = await leftoverOf(s, i);
+        const leftover = await leftoverOf(s, i, log);
         const serverId = leftover ? adopt(leftover, log) : await boot(s, i, log);
         const outs: Outputs = { ...i, serverId, status: leftover?.status ?? "BUILD", ipAddresses: [], movedVolumeIds: [] };
         const done = await finish(
@@ -242,7 +245,8 @@ export const impl: StepImplementation = {
         const s = await session(env, progress("ReplacementServer", o));
         const server = await compute.findServerById(s, id);
         if (!server) return { id: "", props: {} };
-        return { id, props: wire({ ...o, status: server.status, ipAddresses: ips(server) }) };
+        // a down cell's record (UNKNOWN) has no addresses: the recorded ones stay
+        return { id, props: wire({ ...o, status: server.status, ipAddresses: compute.isPartial(server) ? o.ipAddresses : ips(server) }) };
     },
 
     async update(id, olds, news, env) {
@@ -279,8 +283,10 @@ export const impl: StepImplementation = {
         const o = parse(Outputs, props, "ReplacementServer state");
         const log = progress("ReplacementServer", o);
         const s = await session(env, log);
-        const server = await compute.findServerById(s, id);
-        if (!server) return;
+        const found = await compute.findServerById(s, id);
+        if (!found) return;
+        // its tags cannot be read while its cell is down: neither kept (untagged) nor deleted until it is back
+        const server = compute.complete(found);
         // a server that never became ACTIVE recovered nothing: it is not kept, whatever `retain` says
         if (o.retain && server.status !== "ERROR") {
             await untagServer(s, server);

@@ -137,8 +137,9 @@ async function reserveInNewPort(
  */
 async function giveBack(s: Session, deviceId: string, o: Outputs, log: (m: string) => void): Promise<void> {
     if (deviceId || !o.previousDeviceId || !o.previousDeviceOwner.startsWith("compute:")) return;
-    const server = await compute.findServerById(s, o.previousDeviceId);
-    if (!server) return;
+    const found = await compute.findServerById(s, o.previousDeviceId);
+    if (!found) return;
+    const server = compute.complete(found);
     await compute.attachInterface(s, server.id, o.portId);
     await waitFor({
         what: `port ${o.portId} to be back on server ${server.name}`,

@@ -204,7 +204,7 @@ export const impl: StepImplementation = {
         }
         if (v.attachments.length) {
             throw new Error(
-                `volume ${id} is attached to server ${v.attachments.map((a) => a.server_id).join(", ")}; refusing to delete it (detach it first, or set retain)`,
+                `volume ${id} is attached to ${blockStorage.attachedWhere(v)}; refusing to delete it (detach it first, or set retain)`,
             );
         }
         await deleteVolumeAndWait(s, id, o.timeoutSeconds, log);

@@ -21,7 +21,7 @@ export class ConfigError extends Error {
 
 /** What discovery found about one broken server, before anything changed (reads only). */
 export interface ServerFacts {
-    broken: compute.Server;
+    broken: compute.CompleteServer;
     volumeBacked: boolean;
     rootVolume?: blockStorage.Volume;
     /** its other volumes, including those this stack already moved to its replacement */

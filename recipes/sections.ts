@@ -2,7 +2,7 @@
 // keeping the address, the replacement, what destroy keeps, timeouts. A recipe's section is built
 // from these (recipes/volumeBacked.ts), so the keys mean the same in every recipe.
 import { z } from "zod";
-import { AmbiguousNameError, compute, network, ResourceNotFoundError, type Session } from "../clients/openstack";
+import { AmbiguousNameError, CELL_DOWN_FIX, compute, network, ResourceNotFoundError, type Session } from "../clients/openstack";
 import { fromProjectRoot } from "../clients/projectRoot";
 import { REPAIR_ACTIONS } from "../toolkit";
 import { ConfigError, type ServerFacts } from "./recipe";
@@ -11,7 +11,9 @@ import { ConfigError, type ServerFacts } from "./recipe";
 export const HelperSection = z.strictObject(
     {
         /** the helper, or candidates (e.g. one per zone): the first in the root volume's zone is used */
-        server: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: "required: a server name or id, or a list of them" }),
+        server: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+            error: "required: a server name or id, or a list of them",
+        }),
         /** default: the helper's first fixed IP */
         address: z.string().min(1).optional(),
         sshUser: z.string().min(1).default("root"),
@@ -86,21 +88,38 @@ export const SECTION_EXAMPLES: Record<string, string> = {
     "repair.actions": `pulumi config set --path 'repair.actions[0]' fstab   (actions: ${REPAIR_ACTIONS.join(", ")})`,
 };
 
-/** A server named in the config, by name or id; a ConfigError naming the key when it is not there. */
-export async function serverOf(s: Session, key: string, nameOrId: string): Promise<compute.Server> {
+/**
+ * A server named in the config, by name or id; a ConfigError naming the key when it is not there,
+ * or when it is in a cell Nova cannot reach (nothing can be done with a server Nova cannot describe).
+ */
+export async function serverOf(s: Session, key: string, nameOrId: string): Promise<compute.CompleteServer> {
     const set = `pulumi config set ${key.includes(".") ? "--path " : ""}${key}`;
+    let found: compute.Server;
     try {
-        return await compute.resolveServer(s, nameOrId);
+        found = await compute.resolveServer(s, nameOrId);
     } catch (e) {
-        if (e instanceof ResourceNotFoundError)
+        if (e instanceof ResourceNotFoundError) {
+            // Nova leaves out the servers of cells it cannot reach when it filters by name: say which
+            const { partial } = compute.splitPartial(await compute.listServers(s));
+            const unsearched = partial.length
+                ? `; Nova cannot reach the cell of server${partial.length > 1 ? "s" : ""} ${partial.map((x) => x.id).join(", ")}, so it could not look there by name`
+                : "";
             throw new ConfigError(
                 key,
-                `no server named or with id "${nameOrId}" in this project`,
-                `check it with \`openstack server list\`, then \`${set} <name or id>\``,
+                `no server named or with id "${nameOrId}" in this project${unsearched}`,
+                `check it with \`openstack server list\`, then \`${set} <name or id>\`${unsearched ? `; or ${CELL_DOWN_FIX}` : ""}`,
             );
+        }
         if (e instanceof AmbiguousNameError) throw new ConfigError(key, e.message, `${set} <one of: ${e.ids.join(", ")}>`);
         throw e;
     }
+    if (compute.isPartial(found))
+        throw new ConfigError(
+            key,
+            `server ${found.id} is in a cell Nova cannot reach: Nova answers for it with status UNKNOWN, without its name, metadata, addresses or volumes`,
+            CELL_DOWN_FIX,
+        );
+    return found;
 }
 
 /** The helper: not the broken server, in the zone of the disk it gets, with an address to SSH to. */
@@ -108,10 +127,11 @@ export async function helperFor(
     s: Session,
     facts: ServerFacts,
     c: z.output<typeof HelperSection>,
-): Promise<{ server: compute.Server; address: string; warning?: string }> {
+): Promise<{ server: compute.CompleteServer; address: string; warning?: string }> {
     const names = typeof c.server === "string" ? [c.server] : c.server;
-    const candidates: compute.Server[] = [];
-    for (const [i, name] of names.entries()) candidates.push(await serverOf(s, typeof c.server === "string" ? "helper.server" : `helper.server.${i}`, name));
+    const candidates: compute.CompleteServer[] = [];
+    for (const [i, name] of names.entries())
+        candidates.push(await serverOf(s, typeof c.server === "string" ? "helper.server" : `helper.server.${i}`, name));
     const { broken, rootVolume } = facts;
     if (candidates.some((h) => h.id === broken.id))
         throw new ConfigError(

@@ -3,7 +3,7 @@
 // its ports and addresses, and whether another stack holds it. Then which recipe fits. What a recipe
 // needs beyond that (the helper, the address to keep) it looks up itself (recipes/sections.ts).
 // Every problem is a ConfigError naming the key to fix.
-import { blockStorage, compute, network, type Session } from "../clients/openstack";
+import { blockStorage, CELL_DOWN_FIX, compute, network, type Session } from "../clients/openstack";
 import { heldBy, LOCK_KEY } from "../providers/incidentLock";
 import { ofChain, tagMap, TAG_SOURCE, TAG_STACK } from "../providers/tags";
 import { ConfigError, type Recipe, type ServerFacts } from "../recipes/recipe";
@@ -21,14 +21,22 @@ const ROOT_DEVICES = /^\/dev\/(x?v|s|h)da$/;
  * data volumes and replace the recovered server; and with many chains in one stack, one chain would
  * count another's.
  */
-async function movedByThisChain(s: Session, stack: string, source: string): Promise<{ ports: network.Port[]; volumeIds: string[] }> {
+async function movedByThisChain(
+    s: Session,
+    stack: string,
+    source: string,
+    log: (m: string) => void,
+): Promise<{ ports: network.Port[]; volumeIds: string[] }> {
     const tagged = await network.listPorts(s, { tags: `${TAG_STACK}=${stack}` });
-    const servers = (await compute.listServers(s)).filter((x) => x.metadata[TAG_STACK] === stack);
+    const { complete, partial } = compute.splitPartial(await compute.listServers(s));
+    const servers = complete.filter((x) => x.metadata[TAG_STACK] === stack);
+    const volumes = await blockStorage.listVolumesByMetadata(s, { [TAG_STACK]: stack });
     refuseBefore02(stack, [
         ...tagged.map((p) => ({ what: `port ${p.id}`, tags: tagMap(p.tags) })),
         ...servers.map((x) => ({ what: `server ${x.name} (${x.id})`, tags: x.metadata })),
-        ...(await blockStorage.listVolumesByMetadata(s, { [TAG_STACK]: stack })).map((v) => ({ what: `volume ${v.id}`, tags: v.metadata })),
+        ...volumes.map((v) => ({ what: `volume ${v.id}`, tags: v.metadata })),
     ]);
+    skipUnreachable(partial, volumes, stack, source, log);
     const ports = tagged.filter((p) => ofChain(tagMap(p.tags), stack, source));
     const replacements = servers.filter((x) => x.id !== source && ofChain(x.metadata, stack, source));
     const volumeIds: string[] = [];
@@ -36,6 +44,32 @@ async function movedByThisChain(s: Session, stack: string, source: string): Prom
         for (const a of await compute.listVolumeAttachments(s, r.id)) if (!ROOT_DEVICES.test(a.device ?? "")) volumeIds.push(a.volumeId);
     }
     return { ports, volumeIds };
+}
+
+/**
+ * A server in a cell Nova cannot reach comes without metadata, so whose it is cannot be told; it is
+ * skipped, and said. Unless Cinder (which still answers) shows it holding a volume this chain made:
+ * then it is this chain's replacement, and what the chain moved to it cannot be counted.
+ */
+function skipUnreachable(
+    partial: compute.PartialServer[],
+    volumes: blockStorage.Volume[],
+    stack: string,
+    source: string,
+    log: (m: string) => void,
+): void {
+    for (const x of partial) {
+        const held = volumes.filter((v) => ofChain(v.metadata, stack, source) && v.attachments.some((a) => a.server_id === x.id));
+        if (held.length)
+            throw new ConfigError(
+                "server",
+                `server ${x.id}, in a cell Nova cannot reach, has volume ${held.map((v) => v.id).join(", ")} of this stack (${stack}) attached: it is this recovery's replacement, and what was moved to it cannot be counted`,
+                CELL_DOWN_FIX,
+            );
+        log(
+            `skipped server ${x.id}: its cell is unreachable (Nova reports it UNKNOWN, without name or metadata) and no volume of this recovery is attached to it`,
+        );
+    }
 }
 
 /**
@@ -55,13 +89,19 @@ function refuseBefore02(stack: string, things: { what: string; tags: Record<stri
 
 const byId = <T extends { id: string }>(a: T, b: T) => a.id.localeCompare(b.id);
 
-/** Look at one broken server (by name or id, the config key `key` names it). */
-export async function discover(s: Session, c: { server: string }, stack: string, key = "server"): Promise<ServerFacts> {
+/** Look at one broken server (by name or id, the config key `key` names it); `log` hears what was skipped. */
+export async function discover(
+    s: Session,
+    c: { server: string },
+    stack: string,
+    key = "server",
+    log: (m: string) => void = () => undefined,
+): Promise<ServerFacts> {
     const broken = await serverOf(s, key, c.server);
     const holder = broken.metadata[LOCK_KEY];
     if (holder && holder !== stack) throw new ConfigError(key, heldBy(broken.name, holder), "");
 
-    const moved = await movedByThisChain(s, stack, broken.id);
+    const moved = await movedByThisChain(s, stack, broken.id, log);
     const volumeIds = [...new Set([...broken["os-extended-volumes:volumes_attached"].map((v) => v.id), ...moved.volumeIds])];
     const volumes = (await Promise.all(volumeIds.map((id) => blockStorage.getVolume(s, id)))).sort(byId);
     const deviceOf = (v: blockStorage.Volume) => v.attachments.find((a) => a.server_id === broken.id)?.device ?? "";

@@ -31,7 +31,7 @@ export async function main(): Promise<Record<string, unknown>> {
         const common = parseCommon(raw, keys);
         checkBeforeLooking(raw, keys); // a recipe section's mistakes too, before the first API call
         const session = await connect(raw, (m) => pulumi.log.debug(m));
-        const facts = await discover(session, common, stack);
+        const facts = await discover(session, common, stack, "server", (m) => pulumi.log.warn(m));
         const { recipe, why } = chooseRecipe(common.strategy, facts);
         const config = parseConfig(raw, keys, recipe.strategy);
         pulumi.log.info(`${describe(facts)}; ${why}`);

@@ -18,12 +18,25 @@ export const Volume = z.object({
     volume_type: z.string().nullish(),
     multiattach: z.boolean().optional(),
     source_volid: z.string().nullish(),
-    metadata: z.record(z.string(), z.string()).default({}),
+    // Cinder stores strings; a scalar of another type (the v2 api-ref sample's `"readonly": false`) reads as its text
+    metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
     attachments: z
-        .array(z.object({ server_id: z.string(), attachment_id: z.string().optional(), device: z.string().nullish() }))
+        .array(
+            z.object({
+                // null when the volume is attached to a host, not to a Nova server (views/volumes.py: instance_uuid)
+                server_id: z.string().nullable(),
+                attachment_id: z.string().optional(),
+                device: z.string().nullish(),
+            }),
+        )
         .default([]),
 });
 export type Volume = z.infer<typeof Volume>;
+
+/** Where a volume is attached, for messages: the servers, or a host when an attachment names none. */
+export function attachedWhere(v: Volume): string {
+    return v.attachments.map((a) => (a.server_id ? `server ${a.server_id}` : "a host (no server)")).join(", ");
+}
 
 export async function getVolume(s: Session, id: string): Promise<Volume> {
     const r = await s.request("volume", {

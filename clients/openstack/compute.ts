@@ -1,6 +1,6 @@
 // Nova: only the calls the recovery needs, each named after its API verb.
 import { z } from "zod";
-import { AmbiguousNameError, ApiError, ConflictError, ResourceNotFoundError, unlessGone } from "./errors";
+import { AmbiguousNameError, ApiError, CellDownError, ConflictError, ResourceNotFoundError, unlessGone } from "./errors";
 import type { Session } from "./session";
 
 /** 2.79: volume attachments report delete_on_termination; servers embed flavor details (2.47+). */
@@ -10,7 +10,18 @@ export const HOSTNAME_MICROVERSION = "2.90";
 /** Stable-device rescue of a volume-backed server needs 2.87 (runbook 001/004). */
 export const RESCUE_MICROVERSION = "2.87";
 
-export const Server = z.object({
+const ServerImage = z.union([z.literal(""), z.object({ id: z.string() }), z.null()]).optional();
+/** By id up to 2.46; from 2.47 embedded: its original name and sizes. */
+const ServerFlavor = z.object({
+    id: z.string().optional(),
+    original_name: z.string().optional(),
+    vcpus: z.number().optional(),
+    ram: z.number().optional(),
+    disk: z.number().optional(),
+});
+
+/** A server as Nova reports it when it can reach the server's cell. */
+export const CompleteServer = z.object({
     id: z.string(),
     name: z.string(),
     status: z.string(),
@@ -24,14 +35,8 @@ export const Server = z.object({
     "os-extended-volumes:volumes_attached": z
         .array(z.object({ id: z.string(), delete_on_termination: z.boolean().optional() }))
         .default([]),
-    image: z.union([z.literal(""), z.object({ id: z.string() }), z.null()]).optional(),
-    flavor: z.object({
-        id: z.string().optional(),
-        original_name: z.string().optional(),
-        vcpus: z.number().optional(),
-        ram: z.number().optional(),
-        disk: z.number().optional(),
-    }),
+    image: ServerImage,
+    flavor: ServerFlavor,
     addresses: z
         .record(
             z.string(),
@@ -42,7 +47,49 @@ export const Server = z.object({
     key_name: z.string().nullish(),
     fault: z.object({ message: z.string().optional(), code: z.number().optional() }).nullish(),
 });
-export type Server = z.infer<typeof Server>;
+export type CompleteServer = z.infer<typeof CompleteServer>;
+
+/**
+ * A server in a cell Nova cannot reach (2.69 and later): only what the API database knows, as
+ * nova/api/openstack/compute/views/servers.py _show_from_down_cell builds it. A list gives id,
+ * status UNKNOWN, tenant_id, created and links; a show adds the request spec's flavor, image, zone
+ * and user_id. Never a name, metadata, addresses or volumes: whose it is cannot be told.
+ */
+export const PartialServer = z
+    .object({
+        id: z.string(),
+        status: z.literal("UNKNOWN"),
+        // what tells it from a complete record that lost a field: Nova never names a down cell's server
+        name: z.never().optional(),
+        tenant_id: z.string().optional(),
+        created: z.string().optional(),
+        "OS-EXT-AZ:availability_zone": z.string().nullish(),
+        image: ServerImage,
+        flavor: ServerFlavor.optional(),
+    })
+    .transform(({ name: _name, ...known }) => known);
+export type PartialServer = z.infer<typeof PartialServer>;
+
+/** What Nova answers for a server: complete, or partial when its cell is down. */
+export const Server = z.union([CompleteServer, PartialServer]);
+export type Server = CompleteServer | PartialServer;
+
+/** A down cell's record: no name (see PartialServer); every caller that needs more skips or refuses it. */
+export const isPartial = (x: Server): x is PartialServer => !("name" in x);
+
+/** The record, where the caller needs what only a complete one has; a CellDownError naming the server. */
+export function complete(x: Server): CompleteServer {
+    if (isPartial(x)) throw new CellDownError(x.id);
+    return x;
+}
+
+/** The complete records and the partial ones (servers in cells Nova cannot reach). */
+export function splitPartial(servers: Server[]): { complete: CompleteServer[]; partial: PartialServer[] } {
+    return {
+        complete: servers.filter((x): x is CompleteServer => !isPartial(x)),
+        partial: servers.filter(isPartial),
+    };
+}
 
 export const VolumeAttachment = z.object({
     id: z.string().optional(),
@@ -98,7 +145,8 @@ export async function resolveServer(s: Session, nameOrId: string): Promise<Serve
     }
     // Nova's name filter is a regular expression: anchor and escape it, then compare exactly.
     const pattern = `^${nameOrId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`;
-    const matches = (await listServers(s, { name: pattern })).filter((x) => x.name === nameOrId);
+    // a filtered list never has partial records (Nova skips the down cells: servers.py _is_cell_down_supported)
+    const matches = splitPartial(await listServers(s, { name: pattern })).complete.filter((x) => x.name === nameOrId);
     if (matches.length === 0) throw new ResourceNotFoundError("server", nameOrId, "check the name with `openstack server list`");
     if (matches.length > 1)
         throw new AmbiguousNameError(
@@ -270,8 +318,8 @@ export async function deleteServerMetadataItem(s: Session, serverId: string, key
 
 /** The flavor id to boot a replacement with: Nova >= 2.47 reports the flavor by name only. */
 export async function resolveFlavorId(s: Session, server: Server): Promise<string> {
-    if (server.flavor.id) return server.flavor.id;
-    const name = server.flavor.original_name;
+    if (server.flavor?.id) return server.flavor.id;
+    const name = server.flavor?.original_name;
     const flavors = await s.list("compute", {
         what: "list flavors",
         path: "/flavors/detail",

@@ -69,6 +69,22 @@ export class BadStateError extends OpenStackError {
     }
 }
 
+/** What to do while a cell is down: it is the cloud's to fix, and nothing here can tell its servers apart. */
+export const CELL_DOWN_FIX =
+    "wait until Nova reaches the cell again (check the cell's nova-conductor, database and message queue: `nova-manage cell_v2 list_cells`, `openstack compute service list`), then run again";
+
+/**
+ * Nova cannot reach the server's cell (2.69 and later answer status UNKNOWN without name, metadata,
+ * addresses or volumes): whatever needs those must wait for the cell.
+ */
+export class CellDownError extends OpenStackError {
+    constructor(readonly serverId: string) {
+        super(
+            `server ${serverId} is in a cell Nova cannot reach (status UNKNOWN, without its name, metadata, addresses or volumes): ${CELL_DOWN_FIX}`,
+        );
+    }
+}
+
 /** Credentials or endpoints are missing or wrong; the message says where we looked. */
 export class AuthConfigError extends OpenStackError {}
 

@@ -19,6 +19,8 @@ export class FakeCloud {
     versionDocs: Record<string, { status: number; body?: unknown }> = {};
     /** The token's catalog, when not the default (compute, volumev3, network in RegionOne). */
     catalog?: (url: string) => unknown[];
+    /** The whole token response, when not the default (a Keystone API reference sample, say). */
+    tokenBody?: (url: string) => unknown;
     /** Play a cloud whose Nova and Cinder serve up to these microversions. */
     serveVersions(compute: string, volume: string): void {
         const entry = (id: string, max: string, min: string, path: string) => ({
@@ -45,6 +47,12 @@ export class FakeCloud {
             let body = "";
             req.on("data", (d) => (body += d));
             req.on("end", () => {
+                if (req.url === "/v3/auth/tokens" && this.tokenBody) {
+                    this.tokens++;
+                    res.writeHead(201, { "Content-Type": "application/json", "X-Subject-Token": `tok-${this.tokens}` });
+                    res.end(JSON.stringify(this.tokenBody(this.url)));
+                    return;
+                }
                 if (req.url === "/v3/auth/tokens") {
                     this.tokens++;
                     res.writeHead(201, { "Content-Type": "application/json", "X-Subject-Token": `tok-${this.tokens}` });
