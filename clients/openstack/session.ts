@@ -410,9 +410,9 @@ export class Session {
     ): Promise<T[]> {
         const page = z.object({ [o.key]: z.array(o.item) }).passthrough();
         const out: T[] = [];
-        let path: string | undefined = o.path;
+        const path = o.path;
         let query = o.query;
-        for (let pages = 0; path && pages < 1000; pages++) {
+        for (let pages = 0; pages < 1000; pages++) {
             const res: Response<Record<string, unknown>> = await this.request(service, {
                 what: o.what,
                 path,
@@ -423,13 +423,9 @@ export class Session {
             out.push(...(res.data[o.key] as T[]));
             const next = nextLink(res.data, o.key);
             if (!next) break;
-            const { base: api } = await this.api(service);
-            const u = new URL(next, api + "/");
-            const base = new URL(api + "/");
-            path = u.pathname.startsWith(base.pathname.replace(/\/$/, ""))
-                ? u.pathname.slice(base.pathname.replace(/\/$/, "").length)
-                : u.pathname;
-            query = Object.fromEntries(u.searchParams.entries());
+            // the same path, the link's query (marker, limit): a next link names the host and prefix the
+            // service thinks it has (its own, or a proxy's), which need not be the catalog's
+            query = Object.fromEntries(new URL(next, "http://next.invalid/").searchParams.entries());
         }
         return out;
     }

@@ -136,6 +136,35 @@ describe("OpenStack session", () => {
         expect(cloud.seen.map((x) => x.url)).toEqual(["/network/v2.0/ports", "/network/v2.0/ports?marker=b&limit=2"]);
     });
 
+    it("follows a next link that names another host and prefix (the service's own, behind a proxy) on the catalog's", async () => {
+        cloud.routes = (req) => {
+            const marker = new URL(req.url!, cloud.url).searchParams.get("marker");
+            return marker
+                ? { status: 200, body: { servers: [{ id: "c" }] } }
+                : {
+                      status: 200,
+                      body: {
+                          servers: [{ id: "a" }],
+                          servers_links: [
+                              { rel: "next", href: "http://nova-internal.invalid:8774/v2.1/p1/servers/detail?status=ACTIVE&marker=a" },
+                          ],
+                      },
+                  };
+        };
+        const all = await s.list("compute", {
+            what: "list servers",
+            path: "/servers/detail",
+            query: { status: "ACTIVE" },
+            key: "servers",
+            item: z.object({ id: z.string() }),
+        });
+        expect(all.map((x) => x.id)).toEqual(["a", "c"]);
+        expect(cloud.seen.map((x) => x.url)).toEqual([
+            "/compute/v2.1/servers/detail?status=ACTIVE",
+            "/compute/v2.1/servers/detail?status=ACTIVE&marker=a",
+        ]);
+    });
+
     it("names the auth URL and source when Keystone refuses", async () => {
         const bad = new FakeCloud();
         await bad.start();
