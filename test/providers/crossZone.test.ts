@@ -2,21 +2,11 @@
 // zones by default); where the cloud forbids it ([cinder] cross_az_attach = False), Nova's refusal
 // (nova/volume/cinder.py check_availability_zone -> InvalidVolume, HTTP 400) is said as what to do.
 // Played by a fake Nova and Cinder: the lab's Nova allows the cross-zone attach.
-import { Session } from "../../clients/openstack/session";
 import { attachAndWait } from "../../providers/ops";
-import { auth, FakeCloud } from "../support/fakeCloud";
+import { fakeCloudSession } from "../support/fakeCloud";
 
 describe("an attach across availability zones", () => {
-    const cloud = new FakeCloud();
-    let s: Session;
-    beforeAll(async () => {
-        await cloud.start();
-        s = await Session.connect(auth(cloud.url));
-    });
-    afterAll(async () => {
-        s.close();
-        await cloud.stop();
-    });
+    const { cloud, session } = fakeCloudSession();
 
     it("refused by Nova: the error keeps Nova's words and says to use a helper in the volume's zone", async () => {
         cloud.routes = (req) =>
@@ -32,7 +22,7 @@ describe("an attach across availability zones", () => {
                       },
                   }
                 : { status: 200, body: { volume: { id: "v1", status: "available", size: 1, bootable: "false", attachments: [] } } };
-        await expect(attachAndWait(s, "v1", "helper", "the helper", 5, () => undefined)).rejects.toThrow(
+        await expect(attachAndWait(session(), "v1", "helper", "the helper", 5, () => undefined)).rejects.toThrow(
             /Server and volumes are not in the same availability zone[\s\S]*does not attach volumes across availability zones \(\[cinder\] cross_az_attach = False\): use a server in the volume's zone \(helper.server\)/,
         );
     });
@@ -42,7 +32,7 @@ describe("an attach across availability zones", () => {
             req.method === "POST"
                 ? { status: 400, body: { badRequest: { code: 400, message: "Invalid volume: volume v1 is not available" } } }
                 : { status: 200, body: { volume: { id: "v1", status: "available", size: 1, bootable: "false", attachments: [] } } };
-        const p = attachAndWait(s, "v1", "helper", "the helper", 5, () => undefined);
+        const p = attachAndWait(session(), "v1", "helper", "the helper", 5, () => undefined);
         await expect(p).rejects.toThrow(/volume v1 is not available/);
         await expect(p).rejects.not.toThrow(/cross_az_attach/);
     });

@@ -2,9 +2,8 @@
 // two ReservedPorts stop the same broken server at once. Nova accepts os-stop only with no task under
 // way (compute/api.py check_instance_state: vm_state active or error, task_state None) and answers 409
 // otherwise; played here by a fake Nova whose power-off takes a while.
-import { Session } from "../../clients/openstack/session";
 import { fenceServer, stopAndWait } from "../../providers/ops";
-import { auth, FakeCloud } from "../support/fakeCloud";
+import { fakeCloudSession } from "../support/fakeCloud";
 
 /** One server as Nova's API shows it; a task sets task_state and ends in `then` after `ms`. */
 class FakeServer {
@@ -67,17 +66,8 @@ class FakeServer {
 }
 
 describe("fenceServer", () => {
-    const cloud = new FakeCloud();
-    let s: Session;
+    const { cloud, session } = fakeCloudSession();
     let server: FakeServer;
-    beforeAll(async () => {
-        await cloud.start();
-        s = await Session.connect(auth(cloud.url));
-    });
-    afterAll(async () => {
-        s.close();
-        await cloud.stop();
-    });
     beforeEach(() => {
         server = new FakeServer();
         cloud.routes = (req, body) => {
@@ -91,7 +81,7 @@ describe("fenceServer", () => {
         // the engine runs both ReservedPorts of web-1 at once in the one provider host: queued there,
         // the second never calls stop (Nova can accept a second stop that read the server before the
         // first ended: two stop actions, seen on the lab as `server event list` with two stops)
-        const fence = () => fenceServer(s, "s1", 30, () => undefined);
+        const fence = () => fenceServer(session(), "s1", 30, () => undefined);
         await expect(Promise.all([fence(), fence()])).resolves.toEqual([true, true]);
         expect(server.accepted).toBe(1);
         expect(server.refused).toEqual([]);
@@ -99,7 +89,7 @@ describe("fenceServer", () => {
     });
 
     it("two fences from different processes at once: one stop, the other waits for it, both see it stopped", async () => {
-        const fence = () => stopAndWait(s, "s1", 30, () => undefined);
+        const fence = () => stopAndWait(session(), "s1", 30, () => undefined);
         await expect(Promise.all([fence(), fence()])).resolves.toEqual([true, true]);
         expect(server.accepted).toBe(1);
         expect(server.view().server.status).toBe("SHUTOFF");
@@ -109,7 +99,7 @@ describe("fenceServer", () => {
 
     it("a second stop that loses Nova's race in the database (HTTP 500 UnexpectedTaskStateError) waits for the first", async () => {
         server.racesInDb = true;
-        const fence = () => stopAndWait(s, "s1", 30, () => undefined);
+        const fence = () => stopAndWait(session(), "s1", 30, () => undefined);
         await expect(Promise.all([fence(), fence()])).resolves.toEqual([true, true]);
         expect(server.accepted).toBe(1);
         expect(server.refused).toEqual(["500 UnexpectedTaskStateError"]);
@@ -118,7 +108,7 @@ describe("fenceServer", () => {
 
     it("a stop already under way is waited for, not asked again", async () => {
         server.task("powering-off", 700, () => (server.vmState = "stopped"));
-        await expect(fenceServer(s, "s1", 30, () => undefined)).resolves.toBe(true);
+        await expect(fenceServer(session(), "s1", 30, () => undefined)).resolves.toBe(true);
         expect(server.accepted).toBe(0);
         expect(server.refused).toEqual([]);
         expect(server.view().server.status).toBe("SHUTOFF");
@@ -126,14 +116,14 @@ describe("fenceServer", () => {
 
     it("another task under way (a reboot) is waited for, then the server is stopped", async () => {
         server.task("rebooting", 700, () => undefined);
-        await expect(fenceServer(s, "s1", 30, () => undefined)).resolves.toBe(true);
+        await expect(fenceServer(session(), "s1", 30, () => undefined)).resolves.toBe(true);
         expect(server.accepted).toBe(1);
         expect(server.view().server.status).toBe("SHUTOFF");
     });
 
     it("gives up at the timeout, naming the server and its state", async () => {
         server.task("rebooting", 60_000, () => undefined);
-        await expect(fenceServer(s, "s1", 1, () => undefined)).rejects.toThrow(
+        await expect(fenceServer(session(), "s1", 1, () => undefined)).rejects.toThrow(
             /timed out after 1s waiting for server web-1 to stop \(last state: ACTIVE\/rebooting\)/,
         );
     });

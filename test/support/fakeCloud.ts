@@ -3,6 +3,7 @@
 import * as http from "http";
 import type { AddressInfo } from "net";
 import type { AuthOptions } from "../../clients/openstack/credentials";
+import { Session } from "../../clients/openstack/session";
 
 export type Handler = (
     req: http.IncomingMessage,
@@ -139,4 +140,19 @@ export function stackConfig(url: string): (key: string) => string | undefined {
         "openstack:region": "RegionOne",
     };
     return (key) => config[key];
+}
+
+/** A FakeCloud and a session on it for one test file: started before its tests, closed after. */
+export function fakeCloudSession(): { cloud: FakeCloud; session: () => Session } {
+    const cloud = new FakeCloud();
+    let s: Session | undefined;
+    beforeAll(async () => {
+        await cloud.start();
+        s = await Session.connect(auth(cloud.url));
+    });
+    afterAll(async () => {
+        s?.close();
+        await cloud.stop();
+    });
+    return { cloud, session: () => s! };
 }
