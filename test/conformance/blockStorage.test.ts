@@ -4,21 +4,13 @@
 // their device, metadata), and an attachment that names no server (server_id null: a volume
 // attached to a host, not to a Nova server).
 import { blockStorage } from "../../clients/openstack";
-import type { Session } from "../../clients/openstack/session";
-import type { FakeCloud } from "../support/fakeCloud";
-import { sample, sampleCloud, VOLUME, type Answers, type JsonObject } from "./support";
+import { sample, sampleCloud, VOLUME, type JsonObject } from "./support";
 
 const SHOWN = "f7223234-1afc-4d19-bfa3-d19deb6235ef"; // the show samples' volume
 const LISTED = "cb49b381-9012-40cb-b8ee-80c19a4801b5"; // the v3 list samples' volume
 
 describe("Cinder API reference samples through the client's calls", () => {
-    let cloud: FakeCloud;
-    let s: Session;
-    let answer: (a: Answers) => void;
-    let close: () => Promise<void>;
-    beforeAll(async () => ({ cloud, s, answer, close } = await sampleCloud()));
-    afterAll(() => close());
-    beforeEach(() => (cloud.seen.length = 0));
+    const { cloud, session, answer } = sampleCloud();
 
     it.each([
         "v3/volumes/volume-show-response.json",
@@ -28,7 +20,7 @@ describe("Cinder API reference samples through the client's calls", () => {
         "v3/volumes/v3.69/volume-show-response.json",
     ])("getVolume reads %s", async (file) => {
         answer({ [`GET ${VOLUME}/volumes/${SHOWN}`]: sample(`cinder/${file}`) });
-        expect(await blockStorage.getVolume(s, SHOWN)).toEqual({
+        expect(await blockStorage.getVolume(session(), SHOWN)).toEqual({
             id: SHOWN,
             name: null,
             description: null,
@@ -48,7 +40,7 @@ describe("Cinder API reference samples through the client's calls", () => {
         "listVolumesByMetadata reads %s and asks Cinder to filter",
         async (file) => {
             answer({ [`GET ${VOLUME}/volumes/detail`]: sample(`cinder/${file}`) });
-            const got = await blockStorage.listVolumesByMetadata(s, { "recovery-stack": "o/p/s" });
+            const got = await blockStorage.listVolumesByMetadata(session(), { "recovery-stack": "o/p/s" });
             expect(got.map((v) => [v.id, v.status, v.bootable, v.availability_zone])).toEqual([[LISTED, "creating", false, "nova"]]);
             expect(new URL(cloud.seen[0].url, cloud.url).searchParams.get("metadata")).toBe('{"recovery-stack":"o/p/s"}');
         },
@@ -62,7 +54,7 @@ describe("Cinder API reference samples through the client's calls", () => {
 
     it("reads a volume's attachments: the server, the attachment and the device (and a bootable one)", async () => {
         answer(pages(withAttachment()));
-        const [attached, bootable] = await blockStorage.listVolumesByMetadata(s, {});
+        const [attached, bootable] = await blockStorage.listVolumesByMetadata(session(), {});
         expect(attached).toMatchObject({
             id: "6edbc2f4-1507-44f8-ac0d-eed1d2608d38",
             name: "test-volume-attachments",
@@ -97,7 +89,7 @@ describe("Cinder API reference samples through the client's calls", () => {
         const [first] = body.volumes as JsonObject[];
         first.attachments = (first.attachments as JsonObject[]).map((a) => ({ ...a, server_id: null }));
         answer(pages(body));
-        const [attached] = await blockStorage.listVolumesByMetadata(s, {});
+        const [attached] = await blockStorage.listVolumesByMetadata(session(), {});
         expect(attached.attachments).toEqual([
             { server_id: null, attachment_id: "3b4db356-253d-4fab-bfa0-e3626c0b8405", device: "/dev/vdb" },
         ]);

@@ -4,22 +4,14 @@
 // of a server in a down cell (2.69+), volume attachments (2.70 tag, 2.79 delete flag, 2.89 without
 // id), interfaces and the flavor list the flavor id is resolved from.
 import { compute } from "../../clients/openstack";
-import type { Session } from "../../clients/openstack/session";
-import type { FakeCloud } from "../support/fakeCloud";
-import { COMPUTE, itemOf, itemsOf, sample, sampleCloud, type Answers } from "./support";
+import { COMPUTE, itemOf, itemsOf, sample, sampleCloud } from "./support";
 
 const SERVER_A = "0e44cc9c-e052-415d-afbf-469b0d384170"; // the show samples' server (2.1 ... 2.100)
 const IMAGE = "70a599e0-31e7-49b7-b260-868f441e862b";
 const ADDRESS = { private: [{ addr: "192.168.1.30", version: 4, "OS-EXT-IPS-MAC:mac_addr": "00:0c:29:0d:11:74" }] };
 
 describe("Nova API reference samples through the client's calls", () => {
-    let cloud: FakeCloud;
-    let s: Session;
-    let answer: (a: Answers) => void;
-    let close: () => Promise<void>;
-    beforeAll(async () => ({ cloud, s, answer, close } = await sampleCloud()));
-    afterAll(() => close());
-    beforeEach(() => (cloud.seen.length = 0));
+    const { cloud, session, answer } = sampleCloud();
 
     // [sample, server id, flavor as the client reads it, volumes attached, zone]
     const shows: [
@@ -85,7 +77,7 @@ describe("Nova API reference samples through the client's calls", () => {
 
     it.each(shows)("getServer reads %s", async (file, id, flavor, volumes, zone) => {
         answer({ [`GET ${COMPUTE}/servers/${id}`]: sample(`nova/${file}`) });
-        const server = await compute.getServer(s, id);
+        const server = await compute.getServer(session(), id);
         if (compute.isPartial(server)) throw new Error(`${file} read as a partial record`);
         expect(server).toMatchObject({ id, name: "new-server-test", status: "ACTIVE", metadata: { "My Server Name": "Apache1" } });
         expect(server.flavor).toMatchObject(flavor);
@@ -109,7 +101,7 @@ describe("Nova API reference samples through the client's calls", () => {
     it.each(lists)("listServers reads %s (and follows a next link to the second page)", async (file, id, flavor) => {
         // the samples carry servers_links to a second page: it is asked for, and answered empty
         answer({ "GET */servers/detail": (url) => (url.searchParams.has("marker") ? { servers: [] } : sample(`nova/${file}`)) });
-        const servers = await compute.listServers(s);
+        const servers = await compute.listServers(session());
         expect(servers.map((x) => x.id)).toEqual([id]);
         const next = (sample(`nova/${file}`).servers_links as { href: string }[] | undefined)?.[0]?.href;
         const asked = cloud.seen.map((r) => new URL(r.url, cloud.url).searchParams.get("marker"));
@@ -126,7 +118,7 @@ describe("Nova API reference samples through the client's calls", () => {
             ["servers/v2.71/server-get-down-cell-resp.json", "2669556b-b4a3-41f1-a0c1-f9c7ff75e53c"],
         ]) {
             answer({ [`GET ${COMPUTE}/servers/${id}`]: sample(`nova/${file}`) });
-            const server = await compute.getServer(s, id);
+            const server = await compute.getServer(session(), id);
             expect(server).toMatchObject({ id, status: "UNKNOWN", tenant_id: "6f70656e737461636b20342065766572" });
             expect(server).not.toHaveProperty("name");
             expect(compute.isPartial(server)).toBe(true);
@@ -140,7 +132,7 @@ describe("Nova API reference samples through the client's calls", () => {
         const complete = itemsOf("nova/servers/v2.47/servers-details-resp.json", "servers");
         const partial = itemsOf("nova/servers/v2.69/servers-details-resp.json", "servers");
         answer({ [`GET ${COMPUTE}/servers/detail`]: { servers: [...complete, ...partial] } });
-        const servers = await compute.listServers(s);
+        const servers = await compute.listServers(session());
         expect(servers.map((x) => [x.id, x.status, compute.isPartial(x)])).toEqual([
             ["764e369e-a874-4401-b7ce-43e4760888da", "ACTIVE", false],
             ["b6b0410f-b65f-4473-855e-5d82a71759e0", "UNKNOWN", true],
@@ -152,11 +144,11 @@ describe("Nova API reference samples through the client's calls", () => {
     it("still refuses a complete record that lost a field: no name while ACTIVE, no flavor while named", async () => {
         const { name: _name, ...nameless } = itemOf("nova/servers/v2.96/server-get-resp.json", "server");
         answer({ [`GET ${COMPUTE}/servers/${SERVER_A}`]: { server: nameless } });
-        await expect(compute.getServer(s, SERVER_A)).rejects.toThrow(/unexpected response for show server/);
+        await expect(compute.getServer(session(), SERVER_A)).rejects.toThrow(/unexpected response for show server/);
         // status UNKNOWN alone does not make a partial record: Nova never names a down cell's server
         const { flavor: _flavor, ...flavorless } = itemOf("nova/servers/v2.96/server-get-resp.json", "server");
         answer({ [`GET ${COMPUTE}/servers/${SERVER_A}`]: { server: { ...flavorless, status: "UNKNOWN" } } });
-        await expect(compute.getServer(s, SERVER_A)).rejects.toThrow(/unexpected response for show server/);
+        await expect(compute.getServer(session(), SERVER_A)).rejects.toThrow(/unexpected response for show server/);
     });
 
     const attachments: [string, { volumeId: string; device: string; serverId: string; delete_on_termination?: boolean }[]][] = [
@@ -199,7 +191,7 @@ describe("Nova API reference samples through the client's calls", () => {
 
     it.each(attachments)("listVolumeAttachments reads %s", async (file, expected) => {
         answer({ [`GET ${COMPUTE}/servers/srv/os-volume_attachments`]: sample(`nova/${file}`) });
-        const got = await compute.listVolumeAttachments(s, "srv");
+        const got = await compute.listVolumeAttachments(session(), "srv");
         expect(got).toHaveLength(expected.length);
         expected.forEach((e, i) => expect(got[i]).toMatchObject(e));
     });
@@ -210,7 +202,7 @@ describe("Nova API reference samples through the client's calls", () => {
                 "nova/os-volume_attachments/v2.79/attach-volume-to-server-resp.json",
             ),
         });
-        const a = await compute.attachVolume(s, "srv", "a07f71dc-8151-4e7d-a0cc-cd24a3f11113");
+        const a = await compute.attachVolume(session(), "srv", "a07f71dc-8151-4e7d-a0cc-cd24a3f11113");
         expect(a).toMatchObject({ volumeId: "a07f71dc-8151-4e7d-a0cc-cd24a3f11113", device: "/dev/sdb" });
     });
 
@@ -218,7 +210,7 @@ describe("Nova API reference samples through the client's calls", () => {
         "listInterfaces reads %s",
         async (file) => {
             answer({ [`GET ${COMPUTE}/servers/srv/os-interface`]: sample(`nova/${file}`) });
-            expect(await compute.listInterfaces(s, "srv")).toEqual([
+            expect(await compute.listInterfaces(session(), "srv")).toEqual([
                 {
                     port_id: "ce531f90-199f-48c0-816c-13e38010b442",
                     net_id: "3cb9bc59-5699-4588-a4b1-b87f96708bc6",
@@ -233,7 +225,7 @@ describe("Nova API reference samples through the client's calls", () => {
         answer({
             [`POST ${COMPUTE}/servers/srv/os-interface`]: sample("nova/os-attach-interfaces/v2.70/attach-interfaces-create-resp.json"),
         });
-        expect(await compute.attachInterface(s, "srv", "ce531f90-199f-48c0-816c-13e38010b442")).toMatchObject({
+        expect(await compute.attachInterface(session(), "srv", "ce531f90-199f-48c0-816c-13e38010b442")).toMatchObject({
             port_id: "ce531f90-199f-48c0-816c-13e38010b442",
         });
     });
@@ -242,7 +234,7 @@ describe("Nova API reference samples through the client's calls", () => {
         answer({});
         const old = compute.Server.parse(itemOf("nova/servers/server-get-resp.json", "server"));
         if (compute.isPartial(old)) throw new Error("read as partial");
-        expect(await compute.resolveFlavorId(s, old)).toBe("1");
+        expect(await compute.resolveFlavorId(session(), old)).toBe("1");
         expect(cloud.seen).toEqual([]);
         for (const [server, flavors, id] of [
             ["servers/v2.47/server-get-resp.json", "flavors/flavors-detail-resp.json", "6"],
@@ -254,7 +246,7 @@ describe("Nova API reference samples through the client's calls", () => {
             });
             const parsed = compute.Server.parse(itemOf(`nova/${server}`, "server"));
             if (compute.isPartial(parsed)) throw new Error("read as partial");
-            expect(await compute.resolveFlavorId(s, parsed)).toBe(id);
+            expect(await compute.resolveFlavorId(session(), parsed)).toBe(id);
         }
     });
 });

@@ -2,23 +2,15 @@
 // its own calls: a port shown and listed (its network, MAC, fixed IPs, device and tags: what the
 // address takeover reads) and the subnets the kept address is matched against.
 import { network } from "../../clients/openstack";
-import type { Session } from "../../clients/openstack/session";
-import type { FakeCloud } from "../support/fakeCloud";
-import { NETWORK, sample, sampleCloud, type Answers } from "./support";
+import { NETWORK, sample, sampleCloud } from "./support";
 
 describe("Neutron API reference samples through the client's calls", () => {
-    let cloud: FakeCloud;
-    let s: Session;
-    let answer: (a: Answers) => void;
-    let close: () => Promise<void>;
-    beforeAll(async () => ({ cloud, s, answer, close } = await sampleCloud()));
-    afterAll(() => close());
-    beforeEach(() => (cloud.seen.length = 0));
+    const { cloud, session, answer } = sampleCloud();
 
     it("getPort reads port-show-response.json", async () => {
         const id = "46d4bfb9-b26e-41f3-bd2e-e6dcc1ccedb2";
         answer({ [`GET ${NETWORK}/ports/${id}`]: sample("neutron/ports/port-show-response.json") });
-        expect(await network.getPort(s, id)).toMatchObject({
+        expect(await network.getPort(session(), id)).toMatchObject({
             id,
             name: "",
             network_id: "a87cc70a-3e15-4acf-8205-9b711a3531b7",
@@ -35,7 +27,7 @@ describe("Neutron API reference samples through the client's calls", () => {
 
     it("listPorts and listPortsByIp read ports-list-response.json and send the filter", async () => {
         answer({ [`GET ${NETWORK}/ports`]: sample("neutron/ports/ports-list-response.json") });
-        const ports = await network.listPortsByIp(s, "10.0.0.1");
+        const ports = await network.listPortsByIp(session(), "10.0.0.1");
         expect(ports.map((p) => [p.id, p.network_id, p.mac_address, p.device_owner, p.fixed_ips.map((f) => f.ip_address)])).toEqual([
             [
                 "d80b1a3b-4fc1-49f3-952e-1e2ab7081d8b",
@@ -53,12 +45,15 @@ describe("Neutron API reference samples through the client's calls", () => {
             ],
         ]);
         expect(new URL(cloud.seen[0].url, cloud.url).searchParams.get("fixed_ips")).toBe("ip_address=10.0.0.1");
-        expect((await network.listPorts(s, { tags: "recovery-stack=o/p/s" })).map((p) => p.tags)).toEqual([["tag1,tag2"], ["tag1,tag2"]]);
+        expect((await network.listPorts(session(), { tags: "recovery-stack=o/p/s" })).map((p) => p.tags)).toEqual([
+            ["tag1,tag2"],
+            ["tag1,tag2"],
+        ]);
     });
 
     it("listSubnets reads subnets-list-response.json, and the kept address matches its CIDR", async () => {
         answer({ [`GET ${NETWORK}/subnets`]: sample("neutron/subnets/subnets-list-response.json") });
-        const subnets = await network.listSubnets(s);
+        const subnets = await network.listSubnets(session());
         expect(subnets).toEqual([
             {
                 id: "08eae331-0402-425a-923c-34f7cfe39c1b",

@@ -4,13 +4,12 @@
 // broken server or helper that is itself in such a cell is refused with a ConfigError that names it;
 // and a Cinder attachment without a server (server_id null) is read and never taken for a server's.
 import { compute } from "../../clients/openstack";
-import type { Session } from "../../clients/openstack/session";
 import { sweepLeftovers } from "../../providers/leftovers";
 import { serversTagged } from "../../providers/ops";
 import { TAG_INCIDENT, TAG_RESOURCE, TAG_SOURCE, TAG_STACK } from "../../providers/tags";
 import { ConfigError } from "../../recipes/recipe";
 import { discover } from "../../stacks/discover";
-import { stackConfig, type FakeCloud } from "../support/fakeCloud";
+import { stackConfig } from "../support/fakeCloud";
 import { COMPUTE, itemOf, itemsOf, NETWORK, sample, sampleCloud, VOLUME, type Answers, type JsonObject } from "./support";
 
 const STACK = "organization/openstack-recovery/inc1";
@@ -84,22 +83,14 @@ function project(over: Answers = {}): Answers {
 }
 
 describe("partial records: Nova's down cells, Cinder's attachments without a server", () => {
-    let cloud: FakeCloud;
-    let s: Session;
-    let answer: (a: Answers) => void;
-    let close: () => Promise<void>;
+    const { cloud, session, answer } = sampleCloud();
     const logs: string[] = [];
     const log = (m: string) => logs.push(m);
-    beforeAll(async () => ({ cloud, s, answer, close } = await sampleCloud()));
-    afterAll(() => close());
-    beforeEach(() => {
-        cloud.seen.length = 0;
-        logs.length = 0;
-    });
+    beforeEach(() => (logs.length = 0));
 
     it("discovery skips a server in a down cell elsewhere in the project, says so, and ignores an attachment without a server", async () => {
         answer(project());
-        const facts = await discover(s, { server: BROKEN }, STACK, "server", log);
+        const facts = await discover(session(), { server: BROKEN }, STACK, "server", log);
         expect(facts.broken).toMatchObject({ id: BROKEN, name: "new-server-test" });
         expect(facts.volumeBacked).toBe(true);
         // volume_id2's host attachment is also at /dev/vda: only the broken server's own attachment counts
@@ -111,7 +102,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
 
     it("discovery refuses a broken server that is itself in a down cell, naming it and what to do", async () => {
         answer(project({ [`GET ${COMPUTE}/servers/${DOWN_SHOWN}`]: sample("nova/servers/v2.69/server-get-resp.json") }));
-        const p = discover(s, { server: DOWN_SHOWN }, STACK);
+        const p = discover(session(), { server: DOWN_SHOWN }, STACK);
         await expect(p).rejects.toBeInstanceOf(ConfigError);
         await expect(p).rejects.toThrow(new RegExp(`openstack-recovery:server: server ${DOWN_SHOWN} is in a cell Nova cannot reach`));
         await expect(p).rejects.toThrow(/fix: wait until Nova reaches the cell again .*nova-conductor/);
@@ -119,7 +110,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
 
     it("a server named but not found says which servers Nova could not search (down cells skip name filters)", async () => {
         answer(project());
-        const p = discover(s, { server: "web-1" }, STACK);
+        const p = discover(session(), { server: "web-1" }, STACK);
         await expect(p).rejects.toBeInstanceOf(ConfigError);
         await expect(p).rejects.toThrow(new RegExp(`no server named or with id "web-1".*Nova cannot reach the cell of server ${DOWN}`));
     });
@@ -130,7 +121,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
             description: "INC1 DELETE ME: clone",
         });
         answer(project({ [`GET ${VOLUME}/volumes/detail`]: { volumes: [clone] } }));
-        const p = discover(s, { server: BROKEN }, STACK, "server", log);
+        const p = discover(session(), { server: BROKEN }, STACK, "server", log);
         await expect(p).rejects.toBeInstanceOf(ConfigError);
         await expect(p).rejects.toThrow(new RegExp(`server ${DOWN}, in a cell Nova cannot reach, has volume clone-1 of this stack`));
     });
@@ -146,7 +137,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
                 [`GET ${VOLUME}/volumes/detail`]: { volumes: [clone] },
             }),
         );
-        const reported = await sweepLeftovers(s, { stack: STACK }, log, 5);
+        const reported = await sweepLeftovers(session(), { stack: STACK }, log, 5);
         expect(reported).toEqual([
             expect.stringMatching(
                 /^volume clone-1 is tagged by this stack but not in its state, attached to a host \(no server\): check it/,
@@ -159,7 +150,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
 
     it("the tag search returns the complete records that match and names the partial ones", async () => {
         answer(project({ [`GET ${COMPUTE}/servers/detail`]: { servers: [down, other(ours("x")), other()] } }));
-        const found = await serversTagged(s, { [TAG_STACK]: STACK });
+        const found = await serversTagged(session(), { [TAG_STACK]: STACK });
         expect(found.tagged.map((x) => [x.id, x.name])).toEqual([[OTHER, "new-server-test"]]);
         expect(found.unreachable).toEqual([DOWN]);
     });
@@ -167,7 +158,7 @@ describe("partial records: Nova's down cells, Cinder's attachments without a ser
     it("the helper in a down cell is refused by the recipe's lookup too", async () => {
         answer(project({ [`GET ${COMPUTE}/servers/${DOWN_SHOWN}`]: sample("nova/servers/v2.69/server-get-resp.json") }));
         const { serverOf } = await import("../../recipes/sections");
-        const p = serverOf(s, "helper.server", DOWN_SHOWN);
+        const p = serverOf(session(), "helper.server", DOWN_SHOWN);
         await expect(p).rejects.toThrow(
             new RegExp(`openstack-recovery:helper.server: server ${DOWN_SHOWN} is in a cell Nova cannot reach`),
         );

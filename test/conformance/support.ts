@@ -2,8 +2,8 @@
 // that answers the client's calls with them, so each sample goes through the client's own calls.
 import * as fs from "fs";
 import * as path from "path";
-import { Session } from "../../clients/openstack/session";
-import { auth, FakeCloud } from "../support/fakeCloud";
+import type { Session } from "../../clients/openstack/session";
+import { fakeCloudSession, type FakeCloud } from "../support/fakeCloud";
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -32,10 +32,11 @@ export function itemsOf(rel: string, key: string): JsonObject[] {
 export type Answers = Record<string, JsonObject | ((url: URL) => JsonObject)>;
 
 /** A FakeCloud (Keystone, Zed-like version documents) and a session on it; `answer` sets the routes. */
-export async function sampleCloud(): Promise<{ cloud: FakeCloud; s: Session; answer: (a: Answers) => void; close: () => Promise<void> }> {
-    const cloud = new FakeCloud();
-    await cloud.start();
-    const s = await Session.connect(auth(cloud.url));
+/** A FakeCloud answering with samples, and a session on it, for one test file: started before its
+ *  tests, closed after, its record of calls cleared before each. */
+export function sampleCloud(): { cloud: FakeCloud; session: () => Session; answer: (a: Answers) => void } {
+    const { cloud, session } = fakeCloudSession();
+    beforeEach(() => (cloud.seen.length = 0));
     const answer = (a: Answers) => {
         cloud.routes = (req) => {
             const url = new URL(req.url!, cloud.url);
@@ -49,15 +50,7 @@ export async function sampleCloud(): Promise<{ cloud: FakeCloud; s: Session; ans
             return { status: req.method === "POST" ? 202 : 200, body: typeof found === "function" ? found(url) : found };
         };
     };
-    return {
-        cloud,
-        s,
-        answer,
-        close: async () => {
-            s.close();
-            await cloud.stop();
-        },
-    };
+    return { cloud, session, answer };
 }
 
 /** The paths the client calls on the FakeCloud's default catalog (after version discovery). */
