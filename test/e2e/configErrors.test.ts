@@ -123,7 +123,7 @@ describe("config errors at preview on the lab cloud", () => {
             await expectRefused(
                 {},
                 new RegExp(
-                    `openstack-recovery:server: this stack \\(organization/openstack-recovery/config-errors\\) holds volume ${"${id}"}, made by a version before 0\\.2[\\s\\S]*fix: pulumi destroy`,
+                    `openstack-recovery:server: this stack \\(organization/openstack-recovery/config-errors\\) holds volume ${id}, made by a version before 0\\.2[\\s\\S]*fix: pulumi destroy`,
                 ),
             );
         });
