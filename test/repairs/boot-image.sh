@@ -24,9 +24,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# the repair toolkit's own needs, so the same image is the guest the toolkit's tests run in
+# (test/repairs/guest.test.ts): LVM with a working device-mapper, the filesystems, diff
+GUEST_TOOLS=lvm2,xfsprogs,btrfs-progs,dosfstools,fdisk,diffutils,gzip,kmod
 echo "boot image: debootstrap bookworm from $mirror (a few minutes, once)" >&2
 debootstrap --variant=minbase \
-  --include=systemd-sysv,udev,linux-image-amd64,initramfs-tools,e2fsprogs,login,passwd,util-linux \
+  --include=systemd-sysv,udev,linux-image-amd64,initramfs-tools,e2fsprogs,login,passwd,util-linux,$GUEST_TOOLS \
   bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
 uuid=$(cat /proc/sys/kernel/random/uuid)

@@ -3,7 +3,7 @@
 #   test/repairs/install-deps.sh          # the fast suite (loop disks, sshd, LVM metadata)
 #   test/repairs/install-deps.sh --boot   # also the boot proof (debootstrap + qemu under TCG)
 set -euo pipefail
-pkgs=(util-linux fdisk e2fsprogs xfsprogs dosfstools lvm2 kmod diffutils gzip openssh-server openssh-client shellcheck)
+pkgs=(util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools lvm2 kmod diffutils gzip openssh-server openssh-client shellcheck)
 [ "${1:-}" = --boot ] && pkgs+=(debootstrap qemu-system-x86 qemu-utils linux-image-amd64 grub-pc-bin)
 missing=()
 for p in "${pkgs[@]}"; do
