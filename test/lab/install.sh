@@ -49,6 +49,7 @@ EOF
 done
 echo "keystone keystone/create-admin-tenant boolean false" | debconf-set-selections
 
+mkdir -p "$LOGS"   # run on its own (not from lab.sh up), on a machine that has no .lab yet
 export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -q -y -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 "${APT[@]}" update >>"$LOGS/install.log" 2>&1
