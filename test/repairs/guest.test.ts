@@ -8,6 +8,9 @@
 //    helper's vg0 is untouched, the clone's VG is vg0 again, nothing of the toolkit is mounted or
 //    active, and the repaired fstab is read back from the LV through LVM;
 // 4. a second disk with the same serial is hot-plugged: the script refuses to guess.
+// Two toolkit defects this found are accepted in exactly their current form (marked "KNOWN TOOLKIT
+// DEFECT" below, each with the job's workaround so the rest is still checked); once fixed, those
+// branches are simply not taken.
 import { randomUUID } from "crypto";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
