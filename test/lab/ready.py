@@ -1,6 +1,8 @@
 """Wait until the lab cloud is usable: keystone issues a token, every other API answers with it,
-the nova-compute service and its hypervisor are up, and the compute node has a resource provider
-in placement (the scheduler maps a new compute node every 5 s: a fresh start takes about a minute).
+the nova-compute service and its hypervisor are up, the compute node has a resource provider
+in placement (the scheduler maps a new compute node every 5 s: a fresh start takes about a minute),
+and cinder's scheduler has a pool from cinder-volume (until its first capability report, every
+new volume goes to `error` with "No valid backend": that failed a clean-clone run's seed).
 Plain urllib, no SDK: on a running lab this takes a fraction of a second.
 
 usage: /usr/bin/python3 ready.py [TIMEOUT_SECONDS]    exit 0 ready, 1 not ready in time
@@ -45,6 +47,9 @@ def problems():
     _, rps = call(K + ":8778/resource_providers", token, headers={"OpenStack-API-Version": "placement 1.14"})
     if not rps["resource_providers"]:
         found.append("no resource provider in placement")
+    _, pools = call(K + ":8776/v3/%s/scheduler-stats/get_pools" % project, token)
+    if not pools.get("pools"):
+        found.append("cinder scheduler has no pool from cinder-volume yet")
     return found
 
 
