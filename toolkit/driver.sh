@@ -67,6 +67,9 @@ OSR_CLEANUP_DONE=0
 declare -a FS_DEV=() FS_TYPE=() FS_UUID=() FS_LABEL=() FS_PARTNUM=() FS_PARTUUID=() FS_PARTLABEL=()
 declare -a FS_SIZE=() FS_LV=() FS_SUBVOL=() FS_MOUNTED=() FS_TARGET=()
 declare -a LVM_ORIG=() LVM_NOW=() LVM_PVS=() LVM_ACTIVE=() LVM_NOTE=() LVM_IMPORTED=()
+OSR_HELD_WHY=''                # why a holder of the disk keeps it "in use" (osr_release_own_lv)
+# LVM warns "File descriptor N leaked on vgchange invocation" for every fd bash holds open: noise in the log
+export LVM_SUPPRESS_FD_WARNINGS=1
 
 osr_warn() { osr_log "warning: $*"; printf '%s\n' "$*" >>"$OSR_WORK/warnings"; }
 
@@ -120,6 +123,22 @@ osr_umount_under() {     # unmount every mount point below $1, deepest first
   return 0
 }
 
+osr_vgrename() {         # $1 = PVs (comma-separated), $2 = from, $3 = to: an inactive VG renamed
+  # vgrename refuses a new name that exists under /dev ("/dev/vg0: already exists in filesystem"),
+  # and a helper whose own root VG has that name always has /dev/vg0. The VG being renamed is
+  # inactive and needs no /dev entry, so then the rename runs in a private mount namespace whose
+  # /dev holds only this disk's PVs (and null, zero, urandom): the helper's /dev is not touched.
+  local pvs=$1 from=$2 to=$3 pv mm nodes=''
+  if [ ! -e "/dev/$to" ]; then vgrename --devices "$pvs" "$from" "$to"; return; fi
+  local -a pvl=()
+  IFS=, read -r -a pvl <<<"$pvs"
+  for pv in "${pvl[@]}" /dev/null /dev/zero /dev/urandom; do
+    mm=$(stat -L -c '%t %T' "$pv") || return 1
+    nodes+="mkdir -p '${pv%/*}' && mknod -m 600 '$pv' $(stat -L -c '%F' "$pv" | grep -q block && echo b || echo c) $((16#${mm% *})) $((16#${mm#* })) && "
+  done
+  unshare -m --propagation private bash -c "mount -t tmpfs -o mode=755 osr-dev /dev && ${nodes} vgrename --devices '$pvs' '$from' '$to'"
+}
+
 osr_cleanup() {          # runs exactly once, on every exit path
   [ "$OSR_CLEANUP_DONE" = 1 ] && return 0
   OSR_CLEANUP_DONE=1
@@ -141,7 +160,7 @@ osr_cleanup() {          # runs exactly once, on every exit path
     fi
     if [ "${LVM_NOW[$i]}" != "${LVM_ORIG[$i]}" ]; then
       # give the guest its own VG name back: its fstab, grub and initrd know only that one
-      if vgrename --devices "$pvs" "${LVM_NOW[$i]}" "${LVM_ORIG[$i]}" >&2 2>&1; then
+      if osr_vgrename "$pvs" "${LVM_NOW[$i]}" "${LVM_ORIG[$i]}" >&2 2>&1; then
         osr_log "lvm: renamed ${LVM_NOW[$i]} back to ${LVM_ORIG[$i]}"
         LVM_NOW[i]=${LVM_ORIG[i]}
       else

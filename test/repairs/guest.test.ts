@@ -8,9 +8,11 @@
 //    helper's vg0 is untouched, the clone's VG is vg0 again, nothing of the toolkit is mounted or
 //    active, and the repaired fstab is read back from the LV through LVM;
 // 4. a second disk with the same serial is hot-plugged: the script refuses to guess.
-// Two toolkit defects this found are accepted in exactly their current form (marked "KNOWN TOOLKIT
-// DEFECT" below, each with the job's workaround so the rest is still checked); once fixed, those
-// branches are simply not taken.
+// 5. the clone's LV mounted on the helper: refused as in use, nothing changed.
+// Two toolkit defects this test found (issue 9) are fixed and asserted: the clone's VG that udev
+// auto-activates on attach is deactivated, not refused as "held by dm"; and the rename back works
+// next to the helper's active VG of the same name (it used to fail with "/dev/vg0: already exists
+// in filesystem", leaving the clone as osr_vg0, unbootable).
 import { randomUUID } from "crypto";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -58,7 +60,7 @@ const b64 = (s: string) =>
         .replace(/(.{76})/g, "$1\n");
 
 /** The guest's job (bash, after guestVm's preamble). */
-function job(short: string, repair: string, dup: string): string {
+function job(short: string, repair: string, busy: string, dup: string): string {
     return `
 SHORT=${short}
 CLONE=/dev/disk/by-id/virtio-$SHORT
@@ -102,26 +104,26 @@ state before
 base64 -d >/run/repair.sh <<'OSR_EOF'
 ${b64(repair)}
 OSR_EOF
+base64 -d >/run/busy.sh <<'OSR_EOF'
+${b64(busy)}
+OSR_EOF
 # as DiskRepair does right after the attach: the clone as udev left it
-if ! osr_result repair_first bash -c 'bash -s </run/repair.sh'; then
-  # the workaround for the toolkit defect the host checks for (the clone's VG auto-activated by
-  # udev is refused as "held by dm"): deactivate it, as an operator would, and run again
-  osr_result deactivate vgchange -an --devices "$(readlink -f "$CLONE-part2")" vg0
-  state between
-  osr_result repair bash -c 'bash -s </run/repair.sh'
-fi
+osr_result repair bash -c 'bash -s </run/repair.sh'
 state after
-p=$(readlink -f "$CLONE-part2")
-if pvs --devices "$p" --noheadings -o vg_name "$p" | grep -qw osr_vg0; then
-  # the workaround for the second toolkit defect the host checks for (vgrename back refused:
-  # "/dev/vg0: already exists in filesystem", the helper's vg0 is active): the same vgrename in a
-  # private mount namespace whose /dev holds only the clone's PV
-  mkdir -p /run/osr-dev && cp -a "$p" /dev/null /dev/urandom /run/osr-dev/
-  osr_result rename_back unshare -m bash -c "mount -t tmpfs tmpfs /dev && cp -a /run/osr-dev/. /dev/ && vgrename --devices $p osr_vg0 vg0"
-fi
-state renamed
 osr_result fstab_back fstab_back
 osr_result backup_back cat /run/back-backup
+# the clone's root LV mounted on the helper (as if someone were using it): refused, nothing changed
+busy() (
+  p=$(readlink -f "$CLONE-part2")
+  set -e
+  vgchange -ay --devices "$p" vg0 >&2
+  mkdir -p /mnt/busy
+  mount -o ro "$(lvs --devices "$p" --noheadings -o lv_path vg0/root | tr -d ' ')" /mnt/busy
+)
+osr_result busy busy
+osr_result busy_run bash -c 'bash -s </run/busy.sh'
+osr_result busy_mounts findmnt -rn -o SOURCE,TARGET /mnt/busy
+umount /mnt/busy; vgchange -an --devices "$(readlink -f "$CLONE-part2")" vg0 >&2
 
 osr_hotplug clone2
 for i in $(seq 120); do [ "$(grep -ls "$SHORT" /sys/block/*/serial | wc -l)" -ge 2 ] && break; sleep 0.5; done
@@ -165,9 +167,10 @@ describe("toolkit in a guest (qemu, TCG, real udev and LVM)", () => {
             const dupDisk = sparse(path.join(work, "dup.raw"), 16);
 
             const repair = buildRepairScript({ volumeId, actions: ["fstab"], mode: "repair", deviceTimeoutSeconds: 60 }).script;
+            const busy = buildRepairScript({ volumeId, actions: ["fstab"], mode: "repair", deviceTimeoutSeconds: 60 }).script;
             const dup = buildRepairScript({ volumeId, actions: ["fstab"], mode: "report", deviceTimeoutSeconds: 10 }).script;
             const run = await runGuest({
-                job: job(short, repair, dup),
+                job: job(short, repair, busy, dup),
                 disks: [{ file: helperPv, serial: "osr-helper-pv" }],
                 hotplug: { clone: { file: disk.image, serial: short }, clone2: { file: dupDisk, serial: short } },
                 timeoutMs: 15 * 60_000,
@@ -202,24 +205,7 @@ describe("toolkit in a guest (qemu, TCG, real udev and LVM)", () => {
             const autoActivated = lvsOf(run, "lvs_before").some((l) => l.lv_name === "root" && l.lv_active === "active");
 
             // the repair as DiskRepair runs it, right after the attach
-            const first = parseRepairReport(resultOf(run, "repair_first").stdout);
-            let rep = resultOf(run, "repair_first");
-            if (!first.ok) {
-                // KNOWN TOOLKIT DEFECT (issue 9, found here): a clone whose VG udev auto-activated on
-                // attach is refused, "refusing: /dev/vdX2 is held by dm-1 (active LVM/dm on the helper?)",
-                // though the LV is the clone's own and unused. Exactly that refusal is accepted (anything
-                // else fails), and the job then deactivates the VG as an operator would and runs again.
-                // Once the toolkit deactivates such a VG itself, the first run succeeds and this branch
-                // is not taken.
-                expect(autoActivated).toBe(true);
-                expect(first.error).toMatch(new RegExp(`^refusing: ${cloneDev}2 is held by dm-\\d+ \\(active LVM/dm on the helper\\?\\)$`));
-                console.warn(`TOOLKIT DEFECT (issue 9): an auto-activated clone VG is refused: ${first.error}; retried after vgchange -an`);
-                expect(resultOf(run, "deactivate").rc).toBe(0);
-                expect(lvsOf(run, "lvs_between").filter((l) => l.lv_active === "active")).toEqual([
-                    { vg_name: "vg0", lv_name: "own", lv_active: "active" },
-                ]);
-                rep = resultOf(run, "repair");
-            }
+            const rep = resultOf(run, "repair");
             const report = parseRepairReport(rep.stdout);
             if (!report.ok) throw new Error(`${JSON.stringify(report, null, 2)}\n--- stderr ---\n${rep.stderr}`);
             expect(report.device).toEqual({ path: cloneDev, link: `/dev/disk/by-id/virtio-${short}` });
@@ -227,6 +213,10 @@ describe("toolkit in a guest (qemu, TCG, real udev and LVM)", () => {
             expect(report.root).toMatchObject({ lv: "vg0/root", fsType: "ext4", uuid: disk.rootUuid });
             const fstabAction = report.actions.find((a) => a.name === "fstab")!;
             expect(fstabAction.status).toBe("changed");
+            // udev had activated the clone's VG on attach: the toolkit deactivated it (it was the
+            // clone's own, unused) instead of refusing the disk as "held by dm"
+            if (autoActivated) expect(rep.stderr).toMatch(/lvm: VG vg0 of this disk was active .*deactivated it/);
+            else console.warn("udev did not auto-activate the clone's VG in this guest: the deactivation was not exercised");
 
             // after: nothing of the toolkit mounted, only the helper's LV active
             expect(lvsOf(run, "lvs_after").filter((l) => l.lv_active === "active")).toEqual([
@@ -238,25 +228,12 @@ describe("toolkit in a guest (qemu, TCG, real udev and LVM)", () => {
             expect(mounts.split("\n").filter((l) => l.startsWith(cloneDev))).toEqual([]);
             expect(mounts).toMatch(/^\/dev\/mapper\/vg0-own \/srv\/own$/m);
 
-            // the clone's VG named vg0 again (with a new UUID: vgimportclone), the helper's vg0 as it was
-            const lvmNow = report.lvm[0].nameNow;
-            if (lvmNow !== "vg0") {
-                // KNOWN TOOLKIT DEFECT (issue 9, found here): the rename back fails whenever the helper's
-                // own VG of that name is active (always, for a helper's root VG): vgrename refuses with
-                // "/dev/vg0: already exists in filesystem", the report is still ok with the warning
-                // "cleanup: could not rename VG osr_vg0 back to vg0" and the clone left as osr_vg0 (its
-                // fstab, GRUB and initramfs name vg0: it would not boot). Exactly that is accepted; the job
-                // then renames it back in a private mount namespace (its /dev: only the clone's PV).
-                expect(lvmNow).toBe("osr_vg0");
-                expect(report.warnings).toContain("cleanup: could not rename VG osr_vg0 back to vg0");
-                expect(rep.stderr).toContain("/dev/vg0: already exists in filesystem");
-                console.warn(
-                    "TOOLKIT DEFECT (issue 9): the clone's VG was left as osr_vg0 (vgrename: /dev/vg0: already exists in filesystem); renamed back by the test",
-                );
-                expect(resultOf(run, "rename_back").rc).toBe(0);
-            }
-            expect(report.lvm).toEqual([{ vg: "vg0", importedAs: "osr_vg0", nameNow: lvmNow, activated: true, note: null }]);
-            const renamed = pvsOf(run, "pvs_renamed");
+            // the clone's VG named vg0 again (with a new UUID: vgimportclone), the helper's vg0 as it was,
+            // though the helper's vg0 is active (/dev/vg0 exists)
+            expect(report.warnings.filter((w) => w.startsWith("cleanup:"))).toEqual([]);
+            expect(rep.stderr).toContain("lvm: renamed osr_vg0 back to vg0");
+            expect(report.lvm).toEqual([{ vg: "vg0", importedAs: "osr_vg0", nameNow: "vg0", activated: true, note: null }]);
+            const renamed = pvsOf(run, "pvs_after");
             expect(renamed.find((p) => p.pv_name === helperPvName)).toEqual(helperVg);
             const cloneAfter = renamed.find((p) => p.pv_name === clonePv!.pv_name);
             expect(cloneAfter?.vg_name).toBe("vg0");
@@ -270,6 +247,16 @@ describe("toolkit in a guest (qemu, TCG, real udev and LVM)", () => {
             expect(back.stdout).toContain("/dev/vdb\t/mnt/data\text4\tdefaults,nofail\t0\t2");
             expect(back.stdout).toContain(`UUID=${dataUuid}\t/srv/data\txfs\tdefaults,nofail\t0\t2`);
             expect(resultOf(run, "backup_back").stdout).toBe(fstab);
+            expect(readExtFile(disk.image, disk.rootOffsetBytes, "/etc/fstab")).toBe(back.stdout);
+
+            // the clone's LV mounted on the helper: refused before anything is changed
+            if (resultOf(run, "busy").rc !== 0) throw new Error(ctx("busy"));
+            const busyReport = parseRepairReport(resultOf(run, "busy_run").stdout);
+            expect(busyReport.ok).toBe(false);
+            expect(busyReport.error).toMatch(
+                new RegExp(`^refusing: ${cloneDev}2 is held by dm-\\d+: LV vg0-root of this disk is mounted on the helper$`),
+            );
+            expect(resultOf(run, "busy_mounts").stdout).toMatch(/^\/dev\/mapper\/vg0-root \/mnt\/busy$/m);
             expect(readExtFile(disk.image, disk.rootOffsetBytes, "/etc/fstab")).toBe(back.stdout);
 
             // a second disk with the same serial: refused, nothing touched
