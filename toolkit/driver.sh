@@ -129,7 +129,9 @@ osr_vgrename() {         # $1 = PVs (comma-separated), $2 = from, $3 = to: an in
   # inactive and needs no /dev entry, so then the rename runs in a private mount namespace whose
   # /dev holds only this disk's PVs (and null, zero, urandom): the helper's /dev is not touched.
   local pvs=$1 from=$2 to=$3 pv mm nodes=''
-  if [ ! -e "/dev/$to" ]; then vgrename --devices "$pvs" "$from" "$to"; return; fi
+  # `return $?`, not `return`: this runs in the EXIT trap, where a bare return gives the status the
+  # script had before the trap (a failed run's), whatever vgrename did
+  if [ ! -e "/dev/$to" ]; then vgrename --devices "$pvs" "$from" "$to"; return $?; fi
   local -a pvl=()
   IFS=, read -r -a pvl <<<"$pvs"
   for pv in "${pvl[@]}" /dev/null /dev/zero /dev/urandom; do
