@@ -67,6 +67,7 @@ OSR_CLEANUP_DONE=0
 declare -a FS_DEV=() FS_TYPE=() FS_UUID=() FS_LABEL=() FS_PARTNUM=() FS_PARTUUID=() FS_PARTLABEL=()
 declare -a FS_SIZE=() FS_LV=() FS_SUBVOL=() FS_MOUNTED=() FS_TARGET=()
 declare -a LVM_ORIG=() LVM_NOW=() LVM_PVS=() LVM_ACTIVE=() LVM_NOTE=() LVM_IMPORTED=()
+declare -a JOURNAL_UNDO=()     # report mode: by fs index, the e2undo file of its journal replay
 OSR_HELD_WHY=''                # why a holder of the disk keeps it "in use" (osr_release_own_lv)
 # LVM warns "File descriptor N leaked on vgchange invocation" for every fd bash holds open: noise in the log
 export LVM_SUPPRESS_FD_WARNINGS=1
@@ -155,6 +156,7 @@ osr_cleanup() {          # runs exactly once, on every exit path
     osr_warn "cleanup: some mounts under $OSR_WORK could not be unmounted"
   fi
   sync
+  osr_journal_undo                 # before LVM goes: an LV's filesystem needs its LV active
   for i in "${!LVM_NOW[@]}"; do
     pvs=${LVM_PVS[$i]}
     if [ "${LVM_ACTIVE[$i]}" = 1 ]; then

@@ -36,7 +36,7 @@ export function brokenEverything(layout: DiskSpec["layout"] = "mbr-ext4"): DiskS
         faults:
             layout === "xfs-root"
                 ? ["missing-device", "wrong-root-uuid", "malformed-line"]
-                : ["missing-device", "wrong-root-uuid", "malformed-line", "dirty-journal"],
+                : ["missing-device", "wrong-root-uuid", "malformed-line", "dirty-journal", "bad-link-count"],
         kernels: KERNELS,
         chrootable: true,
         files: {

@@ -113,7 +113,8 @@ describe("report mode changes nothing", () => {
             expect(r.actions.every((a) => !a.changed && a.wouldChange && a.backups.length === 0)).toBe(true);
             const fstab = r.actions[1].diffs.find((d) => d.path === "/etc/fstab");
             expect(fstab?.diff).toContain("+/dev/vdb\t/mnt/data\text4\tdefaults,nofail\t0\t2");
-            expect(r.actions[0].details.join("\n")).toMatch(/would run e2fsck -fy: the journal needs recovery/);
+            expect(r.actions[0].details.join("\n")).toMatch(/would run e2fsck -fy/);
+            expect(r.warnings.join("\n")).toMatch(/the ext journal needed recovery .*undone at the end \(report mode\)/);
         } finally {
             att.detach();
             disk.cleanup();

@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 
 export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "lvm";
-export type Fault = "missing-device" | "wrong-root-uuid" | "malformed-line" | "dirty-journal";
+export type Fault = "missing-device" | "wrong-root-uuid" | "malformed-line" | "dirty-journal" | "bad-link-count";
 
 export interface DiskSpec {
     layout: Layout;
@@ -308,14 +308,24 @@ function mkfsVfat(image: string, p: PartitionInfo, dir: string): boolean {
 /** Leave a real, unreplayed transaction in the ext4 journal: it rewrites /etc/osr-journal-marker
  *  to "after-replay", so a replay is visible by reading that file. */
 export function makeJournalDirty(image: string, offsetBytes: number): void {
+    journalFirstBlock(image, offsetBytes, "/etc/osr-journal-marker", "after-replay\n");
+}
+
+/** Commit a new first block of FILE (one 4 KiB block, content padded with zeros) to the ext4
+ *  journal and leave it unreplayed, as a crash right after the commit does: only a journal replay
+ *  shows it. The inode is not in the transaction, so the file keeps its size: give content of the
+ *  file's length to change it cleanly. */
+export function journalFirstBlock(image: string, offsetBytes: number, file: string, content: string): void {
     const dev = `${image}?offset=${offsetBytes}`;
-    const blk = run("debugfs", ["-R", "bmap /etc/osr-journal-marker 0", dev]).trim();
-    if (!/^\d+$/.test(blk)) throw new Error(`makeJournalDirty: no block for the marker file (${blk})`);
+    const blk = run("debugfs", ["-R", `bmap ${file} 0`, dev]).trim();
+    if (!/^\d+$/.test(blk)) throw new Error(`journalFirstBlock: no block for ${file} (${blk})`);
+    const bytes = Buffer.from(content);
+    if (bytes.length > 4096) throw new Error(`journalFirstBlock: ${file}'s new content is over one block`);
     const data = path.join(path.dirname(image), "journal-block");
-    fs.writeFileSync(data, Buffer.concat([Buffer.from("after-replay\n"), Buffer.alloc(4096 - 13)]));
+    fs.writeFileSync(data, Buffer.concat([bytes, Buffer.alloc(4096 - bytes.length)]));
     run("debugfs", ["-w", "-f", "-", dev], `jo\njw -b ${blk} ${data}\njc\n`);
     fs.rmSync(data);
-    if (!/needs_recovery/.test(run("dumpe2fs", ["-h", dev]))) throw new Error("makeJournalDirty: needs_recovery is not set");
+    if (!/needs_recovery/.test(run("dumpe2fs", ["-h", dev]))) throw new Error("journalFirstBlock: needs_recovery is not set");
 }
 
 // ---------------------------------------------------------------- layouts
@@ -409,6 +419,10 @@ export function buildDisk(spec: DiskSpec): BuiltDisk {
         if (spec.layout === "xfs-root") mkfsXfs(image, root, rootUuid, "root", trees.rootDir, dir);
         else if (spec.layout === "lvm") rootOffsetBytes = buildLvm(image, root, vg, rootUuid, trees.rootDir);
         else mkfsExt4(image, root, rootUuid, "cloudimg-rootfs", trees.rootDir);
+        // an inconsistency only e2fsck finds and fixes (a wrong link count): work for the fsck action
+        // now that the driver itself replays a dirty journal before anything else
+        if (faults.has("bad-link-count"))
+            run("debugfs", ["-w", "-R", "sif /etc/hostname links_count 7", `${image}?offset=${rootOffsetBytes}`]);
         if (faults.has("dirty-journal")) makeJournalDirty(image, rootOffsetBytes);
         return { image, dir, spec, rootUuid, root, rootOffsetBytes, partitions: parts, fstab: trees.fstab, cleanup };
     } catch (e) {

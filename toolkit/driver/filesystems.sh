@@ -68,16 +68,39 @@ osr_looks_like_root() {  # $1 = a mounted directory
   [ -e "$1/etc/fstab" ] && { [ -e "$1/etc/os-release" ] || [ -L "$1/etc/os-release" ] || [ -e "$1/usr/lib/os-release" ]; }
 }
 
-osr_journal_replay() {   # repair mode: a dirty ext journal is replayed before anything is read
-  local i=$1 out
+osr_journal_replay() {   # a dirty ext journal is replayed before anything reads the filesystem
+  # A disk whose hypervisor died has a dirty journal: its last writes (often the fstab edit that
+  # broke the boot) are only in the journal, and a `noload` mount shows the state before them, so
+  # every action would work on a view the guest's kernel never sees. Repair mode replays it (what
+  # the kernel does at mount). Report mode replays it too, with an e2undo file, and undoes it at
+  # cleanup (osr_journal_undo), so what it shows is what repair would do and the disk ends
+  # byte-identical. `-p`: without it e2fsck asks for a terminal and exits 8 having done nothing.
+  local i=$1 out rc=0 undo=''
   dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery' || return 0
   if [ "$OSR_MODE" = report ]; then
-    osr_warn "${FS_DEV[i]}: the ext journal needs recovery; report mode shows the state before replay (run fsck in repair mode)"
-    return 0
+    command -v e2undo >/dev/null || osr_die "${FS_DEV[i]}: the ext journal needs recovery, and report mode cannot read it without changing the disk: the helper has no e2undo (e2fsprogs); install it, or use repair mode"
+    undo=$OSR_WORK/journal-$i.e2undo
   fi
-  osr_log "${FS_DEV[i]}: replaying the ext journal before reading the filesystem"
-  out=$(e2fsck -E journal_only "${FS_DEV[i]}" 2>&1) || true
-  osr_warn "${FS_DEV[i]}: ext journal had to be replayed before reading the filesystem ($(tail -n1 <<<"$out"))"
+  osr_log "${FS_DEV[i]}: the ext journal needs recovery: replaying it before anything reads the filesystem${undo:+ (undone at the end: report mode)}"
+  out=$(e2fsck -p -E journal_only ${undo:+-z "$undo"} "${FS_DEV[i]}" 2>&1) || rc=$?
+  [ -n "$undo" ] && [ -s "$undo" ] && JOURNAL_UNDO[i]=$undo
+  # 0 and 1: replayed (1: and something corrected); 4 and up: it could not be done
+  if [ "$rc" -ge 4 ] || dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+    osr_die "${FS_DEV[i]}: the ext journal needs recovery and e2fsck could not replay it (exit $rc: $(grep -v '^$' <<<"$out" | tail -n2 | tr '\n' ' ')); nothing was read or changed. Run the fsck action, or e2fsck -fy ${FS_DEV[i]} on the helper"
+  fi
+  osr_warn "${FS_DEV[i]}: the ext journal needed recovery (a crash or a dead hypervisor): replayed before reading the filesystem${undo:+, and undone at the end (report mode)}"
+}
+
+osr_journal_undo() {     # report mode, at cleanup: give back the bytes the journal replay changed
+  local i
+  for i in "${!JOURNAL_UNDO[@]}"; do
+    if e2undo "${JOURNAL_UNDO[i]}" "${FS_DEV[i]}" >&2 2>&1; then
+      osr_log "${FS_DEV[i]}: journal replay undone (e2undo): the disk is as it was"
+    else
+      osr_warn "cleanup: could not undo the journal replay of ${FS_DEV[i]} (e2undo failed): the disk holds its journal replayed, as the kernel would at the next mount"
+    fi
+    unset 'JOURNAL_UNDO[i]'
+  done
 }
 
 osr_find_root() {
@@ -86,8 +109,7 @@ osr_find_root() {
   local -a cands=() svs=()
   for i in "${!FS_DEV[@]}"; do
     osr_is_fs_type "$i" || continue
-    # a dirty ext journal is replayed first, unless fsck is the first action (it will, and report it)
-    case "${FS_TYPE[i]}" in ext*) [ "${OSR_ACTIONS[0]}" = fsck ] || osr_journal_replay "$i" ;; esac
+    case "${FS_TYPE[i]}" in ext*) osr_journal_replay "$i" ;; esac
     svs=('')
     [ "${FS_TYPE[i]}" = btrfs ] && svs=('' @ root @rootfs)   # Ubuntu/SUSE "@", Fedora "root"
     found=0
