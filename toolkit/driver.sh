@@ -129,15 +129,16 @@ osr_vgrename() {         # $1 = PVs (comma-separated), $2 = from, $3 = to: an in
   # and a helper whose own root VG has that name always has /dev/vg0. The VG being renamed is
   # inactive and needs no /dev entry, so then the rename runs in a private mount namespace whose
   # /dev holds only this disk's PVs (and null, zero, urandom): the helper's /dev is not touched.
-  local pvs=$1 from=$2 to=$3 pv mm nodes=''
+  local pvs=$1 from=$2 to=$3 pv maj min kind nodes=''
   # `return $?`, not `return`: this runs in the EXIT trap, where a bare return gives the status the
   # script had before the trap (a failed run's), whatever vgrename did
   if [ ! -e "/dev/$to" ]; then vgrename --devices "$pvs" "$from" "$to"; return $?; fi
   local -a pvl=()
   IFS=, read -r -a pvl <<<"$pvs"
   for pv in "${pvl[@]}" /dev/null /dev/zero /dev/urandom; do
-    mm=$(stat -L -c '%t %T' "$pv") || return 1
-    nodes+="mkdir -p '${pv%/*}' && mknod -m 600 '$pv' $(stat -L -c '%F' "$pv" | grep -q block && echo b || echo c) $((16#${mm% *})) $((16#${mm#* })) && "
+    read -r maj min kind < <(stat -L -c '%t %T %F' "$pv") && [ -n "$kind" ] || return 1
+    [[ $kind == block* ]] && kind=b || kind=c
+    nodes+="mkdir -p '${pv%/*}' && mknod -m 600 '$pv' $kind $((16#$maj)) $((16#$min)) && "
   done
   unshare -m --propagation private bash -c "mount -t tmpfs -o mode=755 osr-dev /dev && ${nodes} vgrename --devices '$pvs' '$from' '$to'"
 }

@@ -8,7 +8,7 @@ import { randomUUID } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { attachDisk, readExtFile } from "../support/disks";
+import { attachDisk, readExtFile, writeExtFile } from "../support/disks";
 import { testWithLoop } from "./fixtures";
 import { explain, optsFor, runScript } from "./run";
 
@@ -77,16 +77,6 @@ function boot(dir: string, disk: string, uuid: string, timeoutMs: number): Promi
         q.stderr?.on("data", onData);
         q.on("exit", () => finish("exited"));
     });
-}
-
-function writeExtFile(image: string, offset: number, file: string, content: string): void {
-    const tmp = path.join(os.tmpdir(), `osr-fstab-${process.pid}`);
-    fs.writeFileSync(tmp, content);
-    execFileSync("debugfs", ["-w", "-f", "-", `${image}?offset=${offset}`], {
-        input: `rm ${file}\nwrite ${tmp} ${file}\nsif ${file} mode 0100644\n`,
-        stdio: ["pipe", "ignore", "ignore"],
-    });
-    fs.rmSync(tmp);
 }
 
 describe("boot proof (qemu, TCG)", () => {

@@ -14,13 +14,12 @@
 // next to the helper's active VG of the same name (it used to fail with "/dev/vg0: already exists
 // in filesystem", leaving the clone as osr_vg0, unbootable).
 import { randomUUID } from "crypto";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
 import { buildRepairScript, parseRepairReport } from "../../toolkit";
-import { buildDisk, BuiltDisk, readExtFile } from "../support/disks";
+import { buildDisk, BuiltDisk, readExtFile, writeExtFile } from "../support/disks";
 import { GuestRun, guestSupport, killGuests, resultOf, runGuest } from "../support/guestVm";
 import { testWithLoop } from "./fixtures";
 
@@ -37,16 +36,6 @@ const PvsSchema = z.object({
 const LvsSchema = z.object({
     report: z.array(z.object({ lv: z.array(z.object({ vg_name: z.string(), lv_name: z.string(), lv_active: z.string() })) })),
 });
-
-function writeExtFile(image: string, offset: number, file: string, content: string): void {
-    const tmp = path.join(os.tmpdir(), `osr-guest-fstab-${process.pid}`);
-    fs.writeFileSync(tmp, content);
-    execFileSync("debugfs", ["-w", "-f", "-", `${image}?offset=${offset}`], {
-        input: `rm ${file}\nwrite ${tmp} ${file}\nsif ${file} mode 0100644\n`,
-        stdio: ["pipe", "ignore", "ignore"],
-    });
-    fs.rmSync(tmp);
-}
 
 function sparse(file: string, mib: number): string {
     fs.writeFileSync(file, "");

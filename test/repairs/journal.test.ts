@@ -3,10 +3,18 @@
 // at the next boot and sees the edit; the toolkit must read the same, with the default actions
 // (fstab alone, fstab before fsck), in repair mode and in report mode (which must still leave the
 // disk byte-identical).
-import { execFileSync } from "child_process";
 import { randomUUID } from "crypto";
-import * as fs from "fs";
-import { attachDisk, buildDisk, BuiltDisk, checkFs, journalFirstBlock, readExtFile, sha256File } from "../support/disks";
+import {
+    attachDisk,
+    buildDisk,
+    BuiltDisk,
+    checkFs,
+    extNeedsRecovery,
+    journalFirstBlock,
+    readExtFile,
+    sha256File,
+    writeExtFile,
+} from "../support/disks";
 import { syncAll, testWithLoop } from "./fixtures";
 import { explain, optsFor, runScript } from "./run";
 
@@ -20,28 +28,12 @@ function crashedAfterEdit(): BuiltDisk {
     const disk = buildDisk({ layout: "mbr-ext4", faults: [] });
     const before = readExtFile(disk.image, disk.rootOffsetBytes, "/etc/fstab")!;
     // the image's fstab with the commented line added, in the main filesystem
-    writeFstab(disk, before + commented);
+    writeExtFile(disk.image, disk.rootOffsetBytes, "/etc/fstab", before + commented);
     journalFirstBlock(disk.image, disk.rootOffsetBytes, "/etc/fstab", before + active);
     return disk;
 }
 
-function writeFstab(disk: BuiltDisk, content: string): void {
-    const fsArg = `${disk.image}?offset=${disk.rootOffsetBytes}`;
-    const tmp = `${disk.dir}/fstab.new`;
-    fs.writeFileSync(tmp, content);
-    execFileSync("debugfs", ["-w", "-f", "-", fsArg], {
-        input: `rm /etc/fstab\nwrite ${tmp} /etc/fstab\nsif /etc/fstab mode 0100644\n`,
-        stdio: ["pipe", "ignore", "ignore"],
-    });
-}
-
-const needsRecovery = (disk: BuiltDisk) =>
-    /needs_recovery/.test(
-        execFileSync("dumpe2fs", ["-h", `${disk.image}?offset=${disk.rootOffsetBytes}`], {
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "ignore"],
-        }),
-    );
+const needsRecovery = (disk: BuiltDisk) => extNeedsRecovery(disk.image, disk.rootOffsetBytes);
 
 describe("a dirty journal holding the last fstab change", () => {
     for (const actions of [["fstab"], ["fstab", "fsck"]] as const) {

@@ -325,7 +325,7 @@ export function journalFirstBlock(image: string, offsetBytes: number, file: stri
     fs.writeFileSync(data, Buffer.concat([bytes, Buffer.alloc(4096 - bytes.length)]));
     run("debugfs", ["-w", "-f", "-", dev], `jo\njw -b ${blk} ${data}\njc\n`);
     fs.rmSync(data);
-    if (!/needs_recovery/.test(run("dumpe2fs", ["-h", dev]))) throw new Error("journalFirstBlock: needs_recovery is not set");
+    if (!extNeedsRecovery(image, offsetBytes)) throw new Error("journalFirstBlock: needs_recovery is not set");
 }
 
 // ---------------------------------------------------------------- layouts
@@ -532,6 +532,26 @@ export function readExtFile(image: string, offsetBytes: number, file: string): s
     return r.stdout;
 }
 
+/** Replace a file in an ext filesystem at a byte offset of an image (debugfs; nothing mounted),
+ *  as a regular file of mode 0644. */
+export function writeExtFile(image: string, offsetBytes: number, file: string, content: string): void {
+    const tmp = path.join(path.dirname(image), "osr-ext-file.new");
+    fs.writeFileSync(tmp, content);
+    try {
+        execFileSync("debugfs", ["-w", "-f", "-", `${image}?offset=${offsetBytes}`], {
+            input: `rm ${file}\nwrite ${tmp} ${file}\nsif ${file} mode 0100644\n`,
+            stdio: ["pipe", "ignore", "ignore"],
+        });
+    } finally {
+        fs.rmSync(tmp);
+    }
+}
+
+/** Is the ext4 journal at a byte offset of an image dirty (needs_recovery set)? */
+export function extNeedsRecovery(image: string, offsetBytes: number): boolean {
+    return /needs_recovery/.test(run("dumpe2fs", ["-h", `${image}?offset=${offsetBytes}`]));
+}
+
 /** Does a path exist in an ext filesystem image region? */
 export function extExists(image: string, offsetBytes: number, file: string): boolean {
     const r = spawnSync("debugfs", ["-R", `stat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
@@ -561,7 +581,7 @@ export function checkFs(
         return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
     }
     const r = spawnSync("e2fsck", ["-fn", `${disk.image}?offset=${offsetBytes}`], { encoding: "utf8" });
-    const dirty = /needs_recovery/.test(run("dumpe2fs", ["-h", `${disk.image}?offset=${offsetBytes}`]));
+    const dirty = extNeedsRecovery(disk.image, offsetBytes);
     return { ok: r.status === 0 && !dirty, output: `${r.stdout}${r.stderr}${dirty ? "\njournal needs recovery" : ""}` };
 }
 

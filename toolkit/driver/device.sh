@@ -73,12 +73,13 @@ osr_find_device_by_serial() {
   done
 }
 
+osr_is_mounted() { awk -v d="$1" '$3 == d { f=1 } END { exit !f }' /proc/self/mountinfo; }  # $1 = MAJ:MIN
+
 osr_check_not_in_use() { # never touch a disk something else has mounted (e.g. the helper's own root)
-  local base=${OSR_DEVICE##*/} p dev h
+  local base=${OSR_DEVICE##*/} p h
   for p in "/sys/class/block/$base" "/sys/class/block/$base"/"$base"*; do
     [ -e "$p/dev" ] || continue
-    dev=$(cat "$p/dev")
-    if awk -v d="$dev" '$3 == d { f=1 } END { exit !f }' /proc/self/mountinfo; then
+    if osr_is_mounted "$(cat "$p/dev")"; then
       osr_die "refusing: /dev/${p##*/} is mounted on this helper (is this the helper's own disk?)"
     fi
     for h in "$p"/holders/*; do
@@ -92,30 +93,27 @@ osr_release_own_lv() {   # $1 = a holder (dm-N) of the disk: deactivate it when 
   # udev's LVM event activation (Debian's and RHEL's default) activates a clone's VG the moment it
   # is attached; such an LV is the clone's own and unused, not "the helper's": deactivated here, and
   # activated again (renamed on a clash) by osr_lvm_setup. Anything else holding the disk is refused.
-  local h=$1 s uuid vg pvs='' open
+  local h=$1 s uuid name mm vg pvs='' open out
   OSR_HELD_WHY="active LVM/dm on the helper?"
   [ -e "/sys/block/$h/dm" ] || { OSR_HELD_WHY="not a device-mapper device (md RAID, bcache?)"; return 1; }
   uuid=$(cat "/sys/block/$h/dm/uuid" 2>/dev/null || true)
-  [[ $uuid == LVM-* ]] || { OSR_HELD_WHY="device-mapper ${uuid%%-*} device $(cat "/sys/block/$h/dm/name"), not LVM (dm-crypt, multipath?)"; return 1; }
+  name=$(cat "/sys/block/$h/dm/name")
+  mm=$(cat "/sys/block/$h/dev")
+  [[ $uuid == LVM-* ]] || { OSR_HELD_WHY="device-mapper ${uuid%%-*} device $name, not LVM (dm-crypt, multipath?)"; return 1; }
   for s in "/sys/block/$h/slaves"/*; do
     s=${s##*/}
     # every PV under the LV is this disk or one of its partitions, or the VG is the helper's too
     [ "$s" = "${OSR_DEVICE##*/}" ] || [ -e "/sys/class/block/${OSR_DEVICE##*/}/$s" ] || {
-      OSR_HELD_WHY="LV $(cat "/sys/block/$h/dm/name") also uses /dev/$s, a disk of the helper"; return 1; }
+      OSR_HELD_WHY="LV $name also uses /dev/$s, a disk of the helper"; return 1; }
     pvs+="${pvs:+,}/dev/$s"
   done
-  if awk -v d="$(cat "/sys/block/$h/dev")" '$3 == d { f=1 } END { exit !f }' /proc/self/mountinfo; then
-    OSR_HELD_WHY="LV $(cat "/sys/block/$h/dm/name") of this disk is mounted on the helper"; return 1
-  fi
-  local mm
-  mm=$(cat "/sys/block/$h/dev")
+  osr_is_mounted "$mm" && { OSR_HELD_WHY="LV $name of this disk is mounted on the helper"; return 1; }
   open=$(dmsetup info -c --noheadings -o open -j "${mm%:*}" -m "${mm#*:}" 2>/dev/null | tr -d ' ' || true)
   if [ "$open" != 0 ] || [ -e "$(echo "/sys/block/$h/holders"/*)" ]; then
-    OSR_HELD_WHY="LV $(cat "/sys/block/$h/dm/name") of this disk is open on the helper (open count ${open:-unknown})"; return 1
+    OSR_HELD_WHY="LV $name of this disk is open on the helper (open count ${open:-unknown})"; return 1
   fi
   vg=$(pvs --devices "$pvs" --noheadings -o vg_name 2>/dev/null | awk 'NF { print $1; exit }')
-  [ -n "$vg" ] || { OSR_HELD_WHY="LV $(cat "/sys/block/$h/dm/name"): LVM does not list its VG"; return 1; }
-  local out
+  [ -n "$vg" ] || { OSR_HELD_WHY="LV $name: LVM does not list its VG"; return 1; }
   out=$(vgchange -an --devices "$pvs" "$vg" 2>&1) || { OSR_HELD_WHY="could not deactivate VG $vg of this disk: $(tail -n1 <<<"$out")"; return 1; }
   osr_log "lvm: VG $vg of this disk was active (udev activates a VG on attach) with nothing mounted or open; deactivated it"
 }

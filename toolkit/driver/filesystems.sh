@@ -68,6 +68,8 @@ osr_looks_like_root() {  # $1 = a mounted directory
   [ -e "$1/etc/fstab" ] && { [ -e "$1/etc/os-release" ] || [ -L "$1/etc/os-release" ] || [ -e "$1/usr/lib/os-release" ]; }
 }
 
+osr_ext_needs_recovery() { dumpe2fs -h "$1" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; }
+
 osr_journal_replay() {   # a dirty ext journal is replayed before anything reads the filesystem
   # A disk whose hypervisor died has a dirty journal: its last writes (often the fstab edit that
   # broke the boot) are only in the journal, and a `noload` mount shows the state before them, so
@@ -76,7 +78,7 @@ osr_journal_replay() {   # a dirty ext journal is replayed before anything reads
   # cleanup (osr_journal_undo), so what it shows is what repair would do and the disk ends
   # byte-identical. `-p`: without it e2fsck asks for a terminal and exits 8 having done nothing.
   local i=$1 out rc=0 undo=''
-  dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery' || return 0
+  osr_ext_needs_recovery "${FS_DEV[i]}" || return 0
   if [ "$OSR_MODE" = report ]; then
     command -v e2undo >/dev/null || osr_die "${FS_DEV[i]}: the ext journal needs recovery, and report mode cannot read it without changing the disk: the helper has no e2undo (e2fsprogs); install it, or use repair mode"
     undo=$OSR_WORK/journal-$i.e2undo
@@ -85,7 +87,7 @@ osr_journal_replay() {   # a dirty ext journal is replayed before anything reads
   out=$(e2fsck -p -E journal_only ${undo:+-z "$undo"} "${FS_DEV[i]}" 2>&1) || rc=$?
   [ -n "$undo" ] && [ -s "$undo" ] && JOURNAL_UNDO[i]=$undo
   # 0 and 1: replayed (1: and something corrected); 4 and up: it could not be done
-  if [ "$rc" -ge 4 ] || dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+  if [ "$rc" -ge 4 ] || osr_ext_needs_recovery "${FS_DEV[i]}"; then
     osr_die "${FS_DEV[i]}: the ext journal needs recovery and e2fsck could not replay it (exit $rc: $(grep -v '^$' <<<"$out" | tail -n2 | tr '\n' ' ')); nothing was read or changed. Run the fsck action, or e2fsck -fy ${FS_DEV[i]} on the helper"
   fi
   osr_warn "${FS_DEV[i]}: the ext journal needed recovery (a crash or a dead hypervisor): replayed before reading the filesystem${undo:+, and undone at the end (report mode)}"
