@@ -12,7 +12,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "lvm";
+/** two-roots: p1 an old root (its own fstab names it), p2 the root that boots (see DiskSpec.bootMark). */
+export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "lvm" | "two-roots";
 export type Fault = "missing-device" | "wrong-root-uuid" | "malformed-line" | "dirty-journal" | "bad-link-count";
 
 export interface DiskSpec {
@@ -30,13 +31,16 @@ export interface DiskSpec {
     chrootable?: boolean;
     /** LVM only: the volume group name. Default "rootvg". */
     vgName?: string;
+    /** two-roots only: how p2 is marked as the root that boots: its grub.cfg's root= (default; p1
+     *  has no grub.cfg), the MBR bootable flag on p2 (no grub.cfg on either), or nothing at all. */
+    bootMark?: "grub" | "flag" | "none";
 }
 
 export interface PartitionInfo {
     number: number;
     startBytes: number;
     sizeBytes: number;
-    role: "root" | "boot" | "efi" | "bios" | "lvm";
+    role: "root" | "old-root" | "boot" | "efi" | "bios" | "lvm";
     fsType?: "ext4" | "xfs" | "vfat";
     uuid?: string;
 }
@@ -396,6 +400,24 @@ export function buildDisk(spec: DiskSpec): BuiltDisk {
                 fsType: spec.layout === "lvm" ? undefined : "ext4",
                 uuid: rootUuid,
             });
+        } else if (spec.layout === "two-roots") {
+            const oldSectors = (48 * MiB) / SECTOR;
+            const flag = spec.bootMark === "flag" ? ", bootable" : "";
+            run(
+                "sfdisk",
+                ["--quiet", image],
+                `label: dos\nstart=2048, size=${oldSectors}, type=83\nstart=${2048 + oldSectors}, type=83${flag}\n`,
+            );
+            parts.push({
+                number: 1,
+                startBytes: 2048 * SECTOR,
+                sizeBytes: oldSectors * SECTOR,
+                role: "old-root",
+                fsType: "ext4",
+                uuid: randomUUID(),
+            });
+            const rootStart = (2048 + oldSectors) * SECTOR;
+            parts.push({ number: 2, startBytes: rootStart, sizeBytes: size - rootStart, role: "root", fsType: "ext4", uuid: rootUuid });
         } else {
             run("sfdisk", ["--quiet", image], "label: dos\nstart=2048, type=83, bootable\n");
             parts.push({
@@ -414,6 +436,18 @@ export function buildDisk(spec: DiskSpec): BuiltDisk {
         if (boot && trees.bootDir) mkfsExt4(image, boot, boot.uuid!, "boot", trees.bootDir);
         const efi = parts.find((p) => p.role === "efi");
         if (efi && !mkfsVfat(image, efi, dir)) efi.fsType = undefined;
+        const oldRoot = parts.find((p) => p.role === "old-root");
+        if (oldRoot) {
+            // an old root (an earlier install, a hand-made rescue copy): a whole OS whose own fstab
+            // names it as /, and no bootloader config of its own
+            const oldDir = path.join(dir, "oldroot");
+            fs.cpSync(trees.rootDir, oldDir, { recursive: true, verbatimSymlinks: true });
+            fs.writeFileSync(path.join(oldDir, "etc/fstab"), trees.fstab.replace(`UUID=${rootUuid}`, `UUID=${oldRoot.uuid}`));
+            fs.writeFileSync(path.join(oldDir, "etc/hostname"), "old-root\n");
+            fs.rmSync(path.join(oldDir, "boot/grub"), { recursive: true, force: true });
+            if ((spec.bootMark ?? "grub") !== "grub") fs.rmSync(path.join(trees.rootDir, "boot/grub/grub.cfg"));
+            mkfsExt4(image, oldRoot, oldRoot.uuid!, "oldroot", oldDir);
+        }
         const root = parts.find((p) => p.role === "root" || p.role === "lvm")!;
         let rootOffsetBytes = root.startBytes;
         if (spec.layout === "xfs-root") mkfsXfs(image, root, rootUuid, "root", trees.rootDir, dir);

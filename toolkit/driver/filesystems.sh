@@ -133,17 +133,73 @@ osr_find_root() {
     osr_die "no filesystem on $OSR_DEVICE holds /etc/fstab and /etc/os-release$lvm_note"
   fi
   OSR_ROOT_INDEX=${cands[0]}
-  if [ "${#cands[@]}" -gt 1 ]; then
-    # several roots (e.g. a rescue copy): prefer the one whose own fstab names it as /
-    for i in "${cands[@]}"; do
-      osr_fs_mount "$i" ro || continue
-      if osr_fstab_root_is "$OSR_WORK/fs/$i/etc/fstab" "$i"; then OSR_ROOT_INDEX=$i; osr_fs_umount "$i"; break; fi
-      osr_fs_umount "$i"
-    done
-    osr_warn "several filesystems look like a root (${cands[*]/#/fs}); using ${FS_DEV[OSR_ROOT_INDEX]}"
-  fi
+  [ "${#cands[@]}" -gt 1 ] && osr_choose_root "${cands[@]}"
   FS_TARGET[OSR_ROOT_INDEX]=/
   osr_log "root: ${FS_DEV[OSR_ROOT_INDEX]} (${FS_TYPE[OSR_ROOT_INDEX]} uuid=${FS_UUID[OSR_ROOT_INDEX]})"
+}
+
+osr_fs_name() {          # how an operator recognises fs $1: device, partition, type, label, UUID
+  local i=$1
+  printf '%s (%s%s%s uuid=%s)' "${FS_DEV[i]}" "${FS_PARTNUM[i]:+partition ${FS_PARTNUM[i]}, }${FS_LV[i]:+LV ${FS_LV[i]}, }" \
+    "${FS_TYPE[i]}" "${FS_LABEL[i]:+ label=${FS_LABEL[i]}}" "${FS_UUID[i]:-none}"
+}
+
+osr_boot_root_specs() {  # "FILE<TAB>SPEC" for each root= the disk's bootloader configs pass the kernel
+  # GRUB's grub.cfg (its first linux line is the default entry), the BLS entries of RHEL 8+ (and
+  # their $kernelopts in grubenv), on every filesystem of the disk: a separate /boot included
+  local i d f
+  for i in "${!FS_DEV[@]}"; do
+    osr_is_fs_type "$i" || continue
+    osr_fs_mount "$i" ro 2>/dev/null || continue
+    d=$OSR_WORK/fs/$i
+    for f in "$d"/boot/grub/grub.cfg "$d"/boot/grub2/grub.cfg "$d"/grub/grub.cfg "$d"/grub2/grub.cfg; do
+      [ -f "$f" ] || continue
+      grep -m1 -E '^[[:space:]]*linux(16|efi)?[[:space:]].*[[:space:]]root=' "$f" | grep -o 'root=[^[:space:]]*' | head -n1 |
+        sed "s#^root=#${FS_DEV[i]}:${f#"$d"}\t#"
+    done
+    for f in "$d"/boot/loader/entries/*.conf "$d"/loader/entries/*.conf "$d"/boot/grub2/grubenv "$d"/grub2/grubenv; do
+      [ -f "$f" ] || continue
+      grep -E '^(options|kernelopts=)' "$f" | grep -o 'root=[^[:space:]]*' | head -n1 | sed "s#^root=#${FS_DEV[i]}:${f#"$d"}\t#"
+    done
+    osr_fs_umount "$i"
+  done
+}
+
+osr_choose_root() {      # several filesystems look like a root: take the one that boots, or refuse
+  # The rule: the root the bootloader passes the kernel (root= in grub.cfg, BLS entries, grubenv),
+  # when every config on the disk names the same candidate; otherwise the candidate whose partition
+  # has the MBR bootable flag, when exactly one has it. The first partition is never a reason: a
+  # rescue copy or an old root often comes first, and fixing the wrong one "succeeds" and boots
+  # nothing. Anything else is refused, with the candidates listed.
+  local -a cands=("$@") voted=() flagged=()
+  local c file spec j why='' list=''
+  while IFS=$'\t' read -r file spec; do
+    [ -n "$spec" ] || continue
+    j=$(osr_spec_fs "${spec//\"/}") || { osr_log "  $file: root=$spec is not on this disk"; continue; }
+    for c in "${cands[@]}"; do
+      [ "$c" = "$j" ] && { voted+=("$j"); osr_log "  $file: root=$spec is ${FS_DEV[j]}"; }
+    done
+  done < <(osr_boot_root_specs)
+  if [ "${#voted[@]}" -gt 0 ]; then
+    if [ "$(printf '%s\n' "${voted[@]}" | sort -u | wc -l)" = 1 ]; then
+      OSR_ROOT_INDEX=${voted[0]}
+      osr_warn "several filesystems look like a root; using $(osr_fs_name "$OSR_ROOT_INDEX"): the one the bootloader boots (root=)"
+      return 0
+    fi
+    why="the bootloader configs name different ones"
+  fi
+  for c in "${cands[@]}"; do
+    [ "$(osr_blkid "${FS_DEV[c]}" PART_ENTRY_FLAGS)" = 0x80 ] && flagged+=("$c")
+  done
+  if [ "${#flagged[@]}" = 1 ]; then
+    OSR_ROOT_INDEX=${flagged[0]}
+    osr_warn "several filesystems look like a root; using $(osr_fs_name "$OSR_ROOT_INDEX"): ${why:+$why, and }its partition has the bootable flag"
+    return 0
+  fi
+  [ -n "$why" ] || why="no bootloader config on the disk names one"
+  [ "${#flagged[@]}" -gt 1 ] && why+=", and several have the bootable flag" || why+=", and none has the bootable flag"
+  for c in "${cands[@]}"; do list+="${list:+; }$(osr_fs_name "$c")"; done
+  osr_die "several filesystems look like a root and none is the one that boots ($why): $list. Nothing was changed. Mark the one that boots: on the helper, sfdisk --activate ${OSR_DEVICE} <its partition number> (this disk is the clone, not the original), then run again"
 }
 
 # fstab device specs -> filesystems of this disk
@@ -183,15 +239,6 @@ osr_spec_fs() {          # print the index of the filesystem SPEC names, or fail
 }
 
 osr_spec_on_disk() { osr_spec_fs "$1" >/dev/null; }
-
-osr_fstab_root_is() {    # does fstab $1 name fs $2 as / ?
-  local spec mnt _
-  while read -r spec mnt _; do
-    [[ $spec == \#* ]] && continue
-    [ "$mnt" = / ] && [ "$(osr_spec_fs "$spec")" = "$2" ] && return 0
-  done <"$1"
-  return 1
-}
 
 osr_plan_mounts() {      # the image's other filesystems on this disk, at their fstab mount points
   local fstab=$OSR_WORK/fs/$OSR_ROOT_INDEX/etc/fstab spec mnt type opts _ i
