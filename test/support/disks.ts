@@ -13,7 +13,8 @@ import * as os from "os";
 import * as path from "path";
 
 /** two-roots: p1 an old root (its own fstab names it), p2 the root that boots (see DiskSpec.bootMark). */
-export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "lvm" | "two-roots";
+/** btrfs-subvols: one btrfs, the root in subvolume @ and /home in @home (Ubuntu's and SUSE's way). */
+export type Layout = "mbr-ext4" | "gpt-cloud" | "separate-boot" | "xfs-root" | "lvm" | "two-roots" | "btrfs-subvols";
 export type Fault = "missing-device" | "wrong-root-uuid" | "malformed-line" | "dirty-journal" | "bad-link-count";
 
 export interface DiskSpec {
@@ -41,7 +42,7 @@ export interface PartitionInfo {
     startBytes: number;
     sizeBytes: number;
     role: "root" | "old-root" | "boot" | "efi" | "bios" | "lvm";
-    fsType?: "ext4" | "xfs" | "vfat";
+    fsType?: "ext4" | "xfs" | "vfat" | "btrfs";
     uuid?: string;
 }
 
@@ -198,10 +199,12 @@ function buildTrees(dir: string, spec: DiskSpec, ids: { root: string; boot?: str
     }
     for (const d of ["bin", "sbin", "lib"]) fs.symlinkSync(`usr/${d}`, path.join(rootDir, d));
     const lines = ["# /etc/fstab: static file system information (test image)"];
-    const rootType = spec.layout === "xfs-root" ? "xfs" : "ext4";
-    lines.push(
-        `${faults.has("wrong-root-uuid") ? `UUID=${randomUUID()}` : ids.rootSpec}\t/\t${rootType}\tdefaults,errors=remount-ro\t0\t1`,
-    );
+    const rootType = spec.layout === "xfs-root" ? "xfs" : spec.layout === "btrfs-subvols" ? "btrfs" : "ext4";
+    // wrong-root-uuid: as on a disk restored into a new filesystem, every line of the root has the old UUID
+    const rootSpec = faults.has("wrong-root-uuid") ? `UUID=${randomUUID()}` : ids.rootSpec;
+    if (rootType === "btrfs") {
+        lines.push(`${rootSpec}\t/\tbtrfs\tdefaults,subvol=@\t0\t0`, `${rootSpec}\t/home\tbtrfs\tdefaults,subvol=@home\t0\t0`);
+    } else lines.push(`${rootSpec}\t/\t${rootType}\tdefaults,errors=remount-ro\t0\t1`);
     if (ids.boot) lines.push(`UUID=${ids.boot}\t/boot\text4\tdefaults\t0\t2`);
     if (spec.layout === "gpt-cloud") lines.push("LABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0\t1");
     lines.push("proc\t/proc\tproc\tdefaults\t0\t0");
@@ -295,6 +298,30 @@ function mkfsXfs(image: string, p: PartitionInfo, uuid: string, label: string, t
     fs.rmSync(tmp);
 }
 
+/** btrfs with subvolumes @ (the tree) and @home (the tree's /home), made on a temp file mounted by
+ *  a loop device (mkfs.btrfs of Debian 12 cannot make subvolumes), then copied in. */
+function mkfsBtrfsSubvols(image: string, p: PartitionInfo, uuid: string, tree: string, dir: string): void {
+    const tmp = path.join(dir, "btrfs.img");
+    const mnt = fs.mkdtempSync(path.join(dir, "btrfs-mnt-"));
+    fs.writeFileSync(path.join(tree, "home/README"), "the @home subvolume\n");
+    run("truncate", ["-s", String(p.sizeBytes), tmp]);
+    run("mkfs.btrfs", ["-q", "-f", "-L", "root", "-U", uuid, tmp]);
+    run("mount", ["-o", "loop", tmp, mnt]);
+    try {
+        run("btrfs", ["-q", "subvolume", "create", path.join(mnt, "@")]);
+        run("btrfs", ["-q", "subvolume", "create", path.join(mnt, "@home")]);
+        run("cp", ["-a", `${tree}/.`, path.join(mnt, "@")]);
+        run("cp", ["-a", `${tree}/home/.`, path.join(mnt, "@home")]);
+        fs.rmSync(path.join(mnt, "@", "home"), { recursive: true });
+        fs.mkdirSync(path.join(mnt, "@", "home"));
+    } finally {
+        run("umount", [mnt]);
+        fs.rmdirSync(mnt);
+    }
+    ddInto(image, tmp, p.startBytes);
+    fs.rmSync(tmp);
+}
+
 function ddInto(image: string, src: string, offsetBytes: number): void {
     run("dd", [`if=${src}`, `of=${image}`, "bs=1M", `seek=${offsetBytes}`, "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]);
 }
@@ -338,7 +365,8 @@ export function journalFirstBlock(image: string, offsetBytes: number, file: stri
 export function buildDisk(spec: DiskSpec): BuiltDisk {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `osr-disk-${spec.layout}-`));
     const image = path.join(dir, "disk.raw");
-    const size = (spec.sizeMiB ?? (spec.layout === "xfs-root" ? 320 : 128)) * MiB; // XFS needs > 300 MB
+    // XFS needs > 300 MB, btrfs > 114 MB
+    const size = (spec.sizeMiB ?? (spec.layout === "xfs-root" ? 320 : spec.layout === "btrfs-subvols" ? 256 : 128)) * MiB;
     run("truncate", ["-s", String(size), image]);
     const rootUuid = spec.rootUuid ?? randomUUID();
     const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
@@ -425,7 +453,7 @@ export function buildDisk(spec: DiskSpec): BuiltDisk {
                 startBytes: 2048 * SECTOR,
                 sizeBytes: size - 2048 * SECTOR,
                 role: "root",
-                fsType: spec.layout === "xfs-root" ? "xfs" : "ext4",
+                fsType: spec.layout === "xfs-root" ? "xfs" : spec.layout === "btrfs-subvols" ? "btrfs" : "ext4",
                 uuid: rootUuid,
             });
         }
@@ -451,6 +479,7 @@ export function buildDisk(spec: DiskSpec): BuiltDisk {
         const root = parts.find((p) => p.role === "root" || p.role === "lvm")!;
         let rootOffsetBytes = root.startBytes;
         if (spec.layout === "xfs-root") mkfsXfs(image, root, rootUuid, "root", trees.rootDir, dir);
+        else if (spec.layout === "btrfs-subvols") mkfsBtrfsSubvols(image, root, rootUuid, trees.rootDir, dir);
         else if (spec.layout === "lvm") rootOffsetBytes = buildLvm(image, root, vg, rootUuid, trees.rootDir);
         else mkfsExt4(image, root, rootUuid, "cloudimg-rootfs", trees.rootDir);
         // an inconsistency only e2fsck finds and fixes (a wrong link count): work for the fsck action
@@ -598,8 +627,8 @@ export function checkFs(
     offsetBytes = disk.rootOffsetBytes,
     fsType = disk.root.fsType ?? "ext4",
 ): { ok: boolean; output: string } {
-    if (fsType === "xfs") {
-        const tmp = path.join(disk.dir, "xfs-check.img");
+    if (fsType === "xfs" || fsType === "btrfs") {
+        const tmp = path.join(disk.dir, `${fsType}-check.img`);
         run("dd", [
             `if=${disk.image}`,
             `of=${tmp}`,
@@ -610,7 +639,10 @@ export function checkFs(
             "conv=sparse",
             "status=none",
         ]);
-        const r = spawnSync("xfs_repair", ["-n", "-f", tmp], { encoding: "utf8" });
+        const r =
+            fsType === "xfs"
+                ? spawnSync("xfs_repair", ["-n", "-f", tmp], { encoding: "utf8" })
+                : spawnSync("btrfs", ["check", "--readonly", tmp], { encoding: "utf8" });
         fs.rmSync(tmp);
         return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
     }
@@ -639,9 +671,25 @@ export function readXfsFile(disk: BuiltDisk, file: string): string | null {
     }
 }
 
+/** A file from a btrfs-subvols disk: path inside subvolume @ (the root) or @home. */
+export function readBtrfsFile(disk: BuiltDisk, file: string, subvol = "@"): string | null {
+    const mnt = fs.mkdtempSync(path.join(disk.dir, "mnt-"));
+    const opts = `ro,rescue=nologreplay,subvol=${subvol},loop,offset=${disk.root.startBytes},sizelimit=${disk.root.sizeBytes}`;
+    run("mount", ["-t", "btrfs", "-o", opts, disk.image, mnt]);
+    try {
+        const f = path.join(mnt, file);
+        return fs.existsSync(f) ? fs.readFileSync(f, "utf8") : null;
+    } finally {
+        run("umount", [mnt]);
+        fs.rmdirSync(mnt);
+    }
+}
+
 /** A file from the image's root, whatever its filesystem. */
 export function readRootFile(disk: BuiltDisk, file: string): string | null {
-    return disk.root.fsType === "xfs" ? readXfsFile(disk, file) : readExtFile(disk.image, disk.rootOffsetBytes, file);
+    if (disk.root.fsType === "xfs") return readXfsFile(disk, file);
+    if (disk.root.fsType === "btrfs") return readBtrfsFile(disk, file);
+    return readExtFile(disk.image, disk.rootOffsetBytes, file);
 }
 
 /** Mount points currently using any of these devices (from /proc/self/mountinfo). */

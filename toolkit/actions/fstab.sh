@@ -40,14 +40,48 @@ osr_fstab_malformed() {    # why a split line cannot be an fstab entry (empty wh
   return 0
 }
 
+osr_fstab_set_field() {   # line field value: the line with field N (0-based) set, its whitespace kept
+  # (an operator's column alignment, tabs or spaces, survives; a missing field is appended with the
+  # line's last separator)
+  local rest=$1 n=$2 val=$3 out lead field sep last=$'\t' k=0
+  lead=${rest%%[![:space:]]*}; out=$lead; rest=${rest#"$lead"}
+  while [ -n "$rest" ]; do
+    field=${rest%%[[:space:]]*}; rest=${rest#"$field"}
+    sep=${rest%%[![:space:]]*}; rest=${rest#"$sep"}
+    [ "$k" = "$n" ] && field=$val
+    out+=$field$sep; k=$((k + 1))
+    [ -n "$sep" ] && last=$sep
+  done
+  if [ "$k" -le "$n" ]; then [[ $out == *[[:space:]] ]] || out+=$last; out+=$val; fi
+  printf '%s' "$out"
+}
+
+osr_btrfs_root_has_subvol() {  # options: is the subvol=/subvolid= they name a subvolume of the root fs?
+  local opts=",$1," want id p
+  [ "$OSR_ROOT_FSTYPE" = btrfs ] || return 1
+  command -v btrfs >/dev/null || return 1
+  if [[ $opts =~ ,subvol=([^,]*), ]]; then want=${BASH_REMATCH[1]#/}
+  elif [[ $opts =~ ,subvolid=([0-9]+), ]]; then id=${BASH_REMATCH[1]}
+  else return 1; fi
+  # the root's read-only mount, the view's lower layer (btrfs cannot list through the overlay)
+  while read -r _ sid _ _ _ _ _ _ p; do
+    p=${p#<FS_TREE>/}
+    { [ -n "${want:-}" ] && [ "$p" = "$want" ]; } || { [ -n "${id:-}" ] && [ "$sid" = "$id" ]; } && return 0
+  done < <(btrfs subvolume list -a "$OSR_WORK/fs/$OSR_ROOT_INDEX" 2>/dev/null)
+  return 1
+}
+
 osr_action_fstab() {
-  local fstab=$ROOT/etc/fstab new=$OSR_WORK/fstab.new line bare why spec mnt type opts fixed n=0 edits=0
-  local policy=${OSR_FSTAB_POLICY:-nofail}
+  local fstab=$ROOT/etc/fstab new=$OSR_WORK/fstab.new line bare cr why spec mnt type opts n=0 edits=0
+  local policy=${OSR_FSTAB_POLICY:-nofail} root_spec=''
   [ -f "$fstab" ] || osr_skip "the image has no /etc/fstab"
+  # the / entry's device: a btrfs subvolume entry (/home on subvol=@home) with the same device is
+  # part of the root, and is re-pointed with it rather than made optional
+  root_spec=$(awk '$1 !~ /^#/ && $2 == "/" { print $1; exit }' "$fstab" | tr -d '\r')
   : >"$new"
   while IFS= read -r line || [ -n "$line" ]; do
     n=$((n + 1))
-    bare=${line%$'\r'}
+    bare=${line%$'\r'}; cr=${line:${#bare}}   # a CRLF file keeps its CRs
     local -a fld=()
     read -r -a fld <<<"$bare" || true
     if [ "${#fld[@]}" = 0 ] || [[ ${fld[0]} == \#* ]]; then
@@ -55,7 +89,7 @@ osr_action_fstab() {
     fi
     why=$(osr_fstab_malformed "${fld[@]}")
     if [ -n "$why" ]; then
-      printf '%s (malformed: %s): %s\n' "$OSR_FSTAB_TAG" "$why" "$bare" >>"$new"
+      printf '%s (malformed: %s): %s%s\n' "$OSR_FSTAB_TAG" "$why" "$bare" "$cr" >>"$new"
       osr_detail "line $n: commented out, malformed ($why): $bare"
       edits=$((edits + 1)); continue
     fi
@@ -64,21 +98,23 @@ osr_action_fstab() {
       if [ "$(osr_spec_fs "$spec" || true)" = "$OSR_ROOT_INDEX" ]; then
         printf '%s\n' "$line" >>"$new"; continue
       fi
-      fixed=${bare/"$spec"/"UUID=$OSR_ROOT_UUID"}
-      printf '%s\n' "$fixed" >>"$new"
+      printf '%s%s\n' "$(osr_fstab_set_field "$bare" 0 "UUID=$OSR_ROOT_UUID")" "$cr" >>"$new"
       osr_detail "line $n: / named $spec, which is not this disk's root; now UUID=$OSR_ROOT_UUID ($OSR_ROOT_DEV)"
       edits=$((edits + 1)); continue
     fi
     if osr_fstab_leave_alone "$type" "$opts" "$spec" || osr_spec_on_disk "$spec"; then
       printf '%s\n' "$line" >>"$new"; continue
     fi
+    if [ "$type" = btrfs ] && [ "$spec" = "$root_spec" ] && osr_btrfs_root_has_subvol "$opts"; then
+      printf '%s%s\n' "$(osr_fstab_set_field "$bare" 0 "UUID=$OSR_ROOT_UUID")" "$cr" >>"$new"
+      osr_detail "line $n: $mnt is a subvolume of the root ($opts) named by the root's old device $spec; now UUID=$OSR_ROOT_UUID, like /"
+      edits=$((edits + 1)); continue
+    fi
     if [ "$policy" = comment ]; then
-      printf '%s (device not on this disk): %s\n' "$OSR_FSTAB_TAG" "$bare" >>"$new"
+      printf '%s (device not on this disk): %s%s\n' "$OSR_FSTAB_TAG" "$bare" "$cr" >>"$new"
       osr_detail "line $n: commented out, $spec ($mnt) is not on this disk"
     else
-      [ "$opts" = defaults ] && opts=defaults,nofail || opts=$opts,nofail
-      fld[3]=$opts
-      (IFS=$'\t'; printf '%s\n' "${fld[*]}") >>"$new"
+      printf '%s%s\n' "$(osr_fstab_set_field "$bare" 3 "$opts,nofail")" "$cr" >>"$new"
       osr_detail "line $n: added nofail, $spec ($mnt) is not on this disk: boot goes on without it"
     fi
     edits=$((edits + 1))
