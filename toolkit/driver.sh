@@ -65,7 +65,7 @@ OSR_DEVICE=''; OSR_DEVICE_LINK=''
 OSR_ROOT_INDEX=''
 OSR_CLEANUP_DONE=0
 declare -a FS_DEV=() FS_TYPE=() FS_UUID=() FS_LABEL=() FS_PARTNUM=() FS_PARTUUID=() FS_PARTLABEL=()
-declare -a FS_SIZE=() FS_LV=() FS_SUBVOL=() FS_MOUNTED=() FS_TARGET=()
+declare -a FS_SIZE=() FS_LV=() FS_SUBVOL=() FS_MOUNTED=() FS_TARGET=() FS_OVERSIZE=()
 declare -a LVM_ORIG=() LVM_NOW=() LVM_PVS=() LVM_ACTIVE=() LVM_NOTE=() LVM_IMPORTED=()
 declare -a JOURNAL_UNDO=()     # report mode: by fs index, the e2undo file of its journal replay
 OSR_HELD_WHY=''                # why a holder of the disk keeps it "in use" (osr_release_own_lv)

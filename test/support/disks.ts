@@ -671,6 +671,33 @@ export function readXfsFile(disk: BuiltDisk, file: string): string | null {
     }
 }
 
+/** Fill the root filesystem (ext4/xfs/btrfs) to the last block, as a runaway log written by root
+ *  does (root may use the reserved blocks too): a loop mount, zeros until ENOSPC, unmount. */
+export function fillRootFs(disk: BuiltDisk): void {
+    const mnt = fs.mkdtempSync(path.join(disk.dir, "fill-"));
+    run("mount", ["-o", `loop,offset=${disk.rootOffsetBytes},sizelimit=${disk.root.sizeBytes}`, disk.image, mnt]);
+    try {
+        spawnSync("dd", ["if=/dev/zero", `of=${path.join(mnt, "var/log/runaway.log")}`, "bs=1M", "status=none"]);
+        // the last partial blocks, then the inodes: small files until nothing more fits
+        spawnSync("sh", ["-c", `i=0; while head -c 1024 /dev/zero > "${mnt}/var/log/small.$i" 2>/dev/null; do i=$((i+1)); done`]);
+    } finally {
+        run("umount", [mnt]);
+        fs.rmdirSync(mnt);
+    }
+}
+
+/** Rewrite the MBR so partition 1 ends at sizeBytes, leaving the filesystem in it larger than it. */
+export function shrinkFirstPartition(disk: BuiltDisk, sizeBytes: number): void {
+    const start = disk.partitions.find((p) => p.number === 1)!.startBytes / SECTOR;
+    run("sfdisk", ["--quiet", "--no-reread", disk.image], `label: dos\nstart=${start}, size=${sizeBytes / SECTOR}, type=83, bootable\n`);
+}
+
+/** ext4 only: point group 0's block bitmap outside its group, so the kernel refuses to mount the
+ *  filesystem (even read-only: "not in group") while blkid still sees it and e2fsck -fy fixes it. */
+export function breakBlockBitmap(disk: BuiltDisk): void {
+    run("debugfs", ["-w", "-R", "set_bg 0 block_bitmap 4000000", `${disk.image}?offset=${disk.rootOffsetBytes}`]);
+}
+
 /** A file from a btrfs-subvols disk: path inside subvolume @ (the root) or @home. */
 export function readBtrfsFile(disk: BuiltDisk, file: string, subvol = "@"): string | null {
     const mnt = fs.mkdtempSync(path.join(disk.dir, "mnt-"));

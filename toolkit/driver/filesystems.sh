@@ -14,8 +14,42 @@ osr_add_fs() {           # register a filesystem: dev partnum lvname
   FS_LABEL[i]=$(osr_blkid "$dev" LABEL)
   FS_PARTUUID[i]=$(osr_blkid "$dev" PART_ENTRY_UUID); FS_PARTLABEL[i]=$(osr_blkid "$dev" PART_ENTRY_NAME)
   FS_SIZE[i]=$(blockdev --getsize64 "$dev" 2>/dev/null || echo 0)
-  FS_SUBVOL[i]=''; FS_MOUNTED[i]=''; FS_TARGET[i]=''
+  FS_SUBVOL[i]=''; FS_MOUNTED[i]=''; FS_TARGET[i]=''; FS_OVERSIZE[i]=''
   osr_log "  $dev: ${FS_TYPE[i]:-no filesystem}${FS_UUID[i]:+ uuid=${FS_UUID[i]}}${FS_LABEL[i]:+ label=${FS_LABEL[i]}}"
+  osr_check_fs_fits "$i"
+}
+
+osr_fs_bytes() {         # the size fs $1 says it has (its superblock), in bytes; empty if unknown
+  local i=$1 a b
+  case "${FS_TYPE[i]}" in
+    ext*) a=$(dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | sed -n 's/^Block count:[[:space:]]*//p')
+          b=$(dumpe2fs -h "${FS_DEV[i]}" 2>/dev/null | sed -n 's/^Block size:[[:space:]]*//p') ;;
+    xfs)  command -v xfs_db >/dev/null || return 0
+          read -r a b < <(xfs_db -r -c 'sb 0' -c 'p dblocks blocksize' "${FS_DEV[i]}" 2>/dev/null | sed 's/.* = //' | tr '\n' ' ') ;;
+    *) return 0 ;;
+  esac
+  [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]] && echo $((a * b))
+}
+
+osr_check_fs_fits() {    # a filesystem larger than its partition (a partition shrunk, a resize that went wrong)
+  # The kernel refuses to mount it, and a tool that wrote to it would write past the end: say so
+  # plainly, with the numbers and the fix, instead of letting a mount fail for an unclear reason.
+  local i=$1 fsb
+  fsb=$(osr_fs_bytes "$i")
+  [ -n "$fsb" ] && [ "${FS_SIZE[i]:-0}" -gt 0 ] && [ "$fsb" -gt "${FS_SIZE[i]}" ] || return 0
+  local where=${FS_PARTNUM[i]:+partition ${FS_PARTNUM[i]}}
+  FS_OVERSIZE[i]="its ${FS_TYPE[i]} filesystem is $fsb bytes but ${where:-the device}, which holds it, is ${FS_SIZE[i]} bytes (the partition was shrunk, or the filesystem grown past it); grow the partition back to at least $fsb bytes (on the helper: sfdisk, or growpart, on this clone)"
+  osr_warn "${FS_DEV[i]}: ${FS_OVERSIZE[i]}; it is not mounted, and nothing is written to it"
+}
+
+osr_kmsg_mark() { dmesg 2>/dev/null | tail -n1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'; }
+
+osr_kernel_reason() {    # dev, mark (osr_kmsg_mark before): what the kernel logged about dev since
+  # by timestamp, not line count: a full ring buffer keeps the same number of lines
+  local dev=$1 mark=${2:-0} name
+  name=$(readlink -f "$dev"); name=${name##*/}
+  dmesg 2>/dev/null | awk -v t="$mark" -v n="$name" '{ ts = $0; sub(/^\[ */, "", ts); sub(/\].*/, "", ts)
+      if (ts + 0 > t + 0 && index($0, n)) { sub(/^\[[^]]*\] */, ""); print } }' | tail -n 3 | tr '\n' ' ' | sed 's/ *$//'
 }
 
 osr_mount_opts() {       # mount options for fs $1 in mode $2 (ro|rw)
@@ -38,14 +72,19 @@ osr_fs_mount() {         # mount fs $1 ($2 = ro|rw) at $OSR_WORK/fs/$1; no-op wh
   local i=$1 mode=$2 dir=$OSR_WORK/fs/$1 out
   [ "${FS_MOUNTED[i]}" = "$mode" ] && return 0
   [ -n "${FS_MOUNTED[i]}" ] && osr_fs_umount "$i"
+  if [ -n "${FS_OVERSIZE[i]}" ]; then printf '%s' "${FS_OVERSIZE[i]}" >"$OSR_WORK/mount-error"; return 1; fi
   mkdir -p "$dir"
-  local try
+  local try kmsg reason
   for try in 1 2 3 4 5 6 7 8 9 10; do
+    kmsg=$(osr_kmsg_mark)
     out=$(mount -t "${FS_TYPE[i]}" -o "$(osr_mount_opts "$i" "$mode")" "${FS_DEV[i]}" "$dir" 2>&1) && break
     # right after an overlay on it went away, the kernel may still hold the old superblock
     # for a moment ("already mounted or mount point busy"): wait for it, do not fail
     if [[ $out != *busy* && $out != *"already mounted"* ]] || [ "$try" = 10 ]; then
-      printf '%s' "$out" >"$OSR_WORK/mount-error"
+      # mount(8) only says "wrong fs type, bad option, bad superblock"; the kernel says why
+      reason=$(osr_kernel_reason "${FS_DEV[i]}" "$kmsg")
+      printf '%s%s' "$(tr '\n' ' ' <<<"$out" | sed 's/ *dmesg(1) may have more information after failed mount system call\. *//; s/ *$//')" \
+        "${reason:+; the kernel says: $reason}" >"$OSR_WORK/mount-error"
       return 1
     fi
     sleep 0.3
@@ -105,10 +144,12 @@ osr_journal_undo() {     # report mode, at cleanup: give back the bytes the jour
   done
 }
 
-osr_find_root() {
+osr_find_root() {        # sets OSR_ROOT_INDEX; fails with the reason in OSR_ROOT_PROBLEM
   osr_phase "looking for the root filesystem"
-  local i sv found
+  local i sv found unmountable=''
   local -a cands=() svs=()
+  OSR_ROOT_PROBLEM=''
+  for i in "${!FS_DEV[@]}"; do FS_TARGET[i]=''; done
   for i in "${!FS_DEV[@]}"; do
     osr_is_fs_type "$i" || continue
     case "${FS_TYPE[i]}" in ext*) osr_journal_replay "$i" ;; esac
@@ -118,7 +159,10 @@ osr_find_root() {
     for sv in "${svs[@]}"; do
       FS_SUBVOL[i]=$sv
       if ! osr_fs_mount "$i" ro; then
-        [ -z "$sv" ] && osr_warn "cannot mount ${FS_DEV[i]} read-only: $(cat "$OSR_WORK/mount-error")"
+        if [ -z "$sv" ]; then
+          osr_warn "cannot mount ${FS_DEV[i]} read-only: $(cat "$OSR_WORK/mount-error")"
+          unmountable+="; $(osr_fs_name "$i") cannot be mounted: $(cat "$OSR_WORK/mount-error")"
+        fi
         continue
       fi
       osr_looks_like_root "$OSR_WORK/fs/$i" && found=1
@@ -130,7 +174,8 @@ osr_find_root() {
   if [ "${#cands[@]}" = 0 ]; then
     local lvm_note=''
     [ "${#LVM_NOTE[@]}" -gt 0 ] && lvm_note=" (LVM: ${LVM_NOTE[*]})"
-    osr_die "no filesystem on $OSR_DEVICE holds /etc/fstab and /etc/os-release$lvm_note"
+    OSR_ROOT_PROBLEM="no root filesystem found on $OSR_DEVICE: none of the filesystems that could be mounted holds /etc/fstab and /etc/os-release$lvm_note$unmountable"
+    return 1
   fi
   OSR_ROOT_INDEX=${cands[0]}
   [ "${#cands[@]}" -gt 1 ] && osr_choose_root "${cands[@]}"

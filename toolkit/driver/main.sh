@@ -81,15 +81,28 @@ osr_main() {
   osr_check_not_in_use
   osr_list_partitions
   osr_lvm_setup
-  osr_find_root
-  osr_plan_mounts
   export OSR_MODE OSR_DEVICE OSR_WORK
+  local pos=0 name early=''
+  if ! osr_find_root; then
+    # a root that cannot be mounted is often what fsck is there for: the block actions need no
+    # root, so they run first, and the root is looked for again after them
+    for name in "${OSR_ACTIONS[@]}"; do [ "${OSR_ACTION_KIND[$name]}" = block ] && early+=" $name"; done
+    [ -n "$early" ] || osr_die "$OSR_ROOT_PROBLEM"
+    osr_warn "$OSR_ROOT_PROBLEM; running${early} first, then looking for the root again"
+    for name in "${OSR_ACTIONS[@]}"; do
+      pos=$((pos + 1))
+      [ "${OSR_ACTION_KIND[$name]}" = block ] && osr_run_action "$pos" "$name"
+    done
+    osr_find_root || osr_die "$OSR_ROOT_PROBLEM (after${early})"
+  fi
+  osr_plan_mounts
   OSR_ROOT_DEV=${FS_DEV[OSR_ROOT_INDEX]}; OSR_ROOT_UUID=${FS_UUID[OSR_ROOT_INDEX]}; OSR_ROOT_FSTYPE=${FS_TYPE[OSR_ROOT_INDEX]}
   export OSR_ROOT_DEV OSR_ROOT_UUID OSR_ROOT_FSTYPE
 
-  local pos=0 name
+  pos=0
   for name in "${OSR_ACTIONS[@]}"; do
     pos=$((pos + 1))
+    [ -n "$early" ] && [ "${OSR_ACTION_KIND[$name]}" = block ] && continue   # ran already
     osr_run_action "$pos" "$name"
   done
   osr_phase "done"

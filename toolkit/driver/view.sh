@@ -114,15 +114,81 @@ osr_diff() {             # unified diff of lower $1 -> upper $2 for absolute pat
   printf '%s' "$out"
 }
 
+osr_blocks_of() {        # path, block size: blocks its data takes (a directory: all it holds), rounded up
+  local n
+  { [ -e "$1" ] || [ -L "$1" ]; } || { echo 0; return; }
+  n=$(du -s --apparent-size -B1 "$1" 2>/dev/null | cut -f1)
+  echo $(( (${n:-0} + $2 - 1) / $2 + 1 ))
+}
+
+osr_free_blocks() {      # fs $1 (mounted): "free-blocks block-size free-inodes" that a root-owned writer can use
+  local i=$1 f a bs d resv name
+  read -r f a bs d < <(stat -f -c '%f %a %S %d' "$OSR_WORK/fs/$i")
+  case "${FS_TYPE[i]}" in
+    ext*) # root may use the reserved blocks, but not the clusters ext4 keeps for its metadata
+          # (reserved_clusters: 2% up to 4096), which statfs still counts as free
+          name=$(readlink -f "${FS_DEV[i]}"); name=${name##*/}
+          resv=$(cat "/sys/fs/ext4/$name/reserved_clusters" 2>/dev/null) || resv=''
+          if [[ $resv =~ ^[0-9]+$ ]]; then f=$((f > resv ? f - resv : 0)); else f=$a; fi ;;
+    *) f=$a ;;
+  esac
+  echo "$f $bs $d"
+}
+
+osr_check_space() {      # repair mode, before anything is mounted read-write: room for every write?
+  # A write that runs out of space half-way leaves a half-done repair, and mounting read-write to
+  # try changes the superblock (mount count, times): so the room is checked on the read-only
+  # mounts first, and a full filesystem fails the run with the disk byte-identical. Counted: each
+  # new file beside the old one (written, then renamed), each backup on the root, new directories,
+  # inodes, and a little for the directories the backup path needs.
+  local plan=$OSR_WORK/plan kind i rel low up bs free ifree r=$OSR_ROOT_INDEX msg=''
+  local -A blk=() ino=() fbs=()
+  for i in $(cut -f2 "$plan" | sort -u) "$r"; do
+    read -r free bs ifree < <(osr_free_blocks "$i")
+    fbs[$i]=$bs; blk[$i]=${blk[$i]:-8}; ino[$i]=${ino[$i]:-4}
+  done
+  while IFS=$'\t' read -r kind i rel; do
+    low=$OSR_WORK/fs/$i/$rel; up=$OSR_WORK/cow/$i/upper/$rel
+    case $kind in
+      F) blk[$i]=$(( blk[$i] + $(osr_blocks_of "$up" "${fbs[$i]}") )); ino[$i]=$(( ino[$i] + 1 ))
+         blk[$r]=$(( blk[$r] + $(osr_blocks_of "$low" "${fbs[$r]}") )); ino[$r]=$(( ino[$r] + 1 )) ;;
+      D) blk[$r]=$(( blk[$r] + $(osr_blocks_of "$low" "${fbs[$r]}") ))
+         ino[$r]=$(( ino[$r] + $(find "$low" 2>/dev/null | wc -l) )) ;;
+      M) blk[$i]=$(( blk[$i] + 1 )); ino[$i]=$(( ino[$i] + 1 )) ;;
+    esac
+  done <"$plan"
+  for i in "${!blk[@]}"; do
+    read -r free bs ifree < <(osr_free_blocks "$i")
+    if [ "$free" -lt "${blk[$i]}" ]; then
+      msg+="${msg:+; }${FS_TARGET[i]:-?} ($(osr_fs_name "$i")) has $((free * bs / 1024)) KiB free, the changes and their backups need about $((blk[$i] * bs / 1024)) KiB"
+    elif [ "$ifree" -gt 0 ] && [ "$ifree" -lt "${ino[$i]}" ]; then   # 0: no fixed inode count (btrfs)
+      msg+="${msg:+; }${FS_TARGET[i]:-?} ($(osr_fs_name "$i")) has $ifree free inodes, the changes need ${ino[$i]}"
+    fi
+  done
+  [ -z "$msg" ] || osr_apply_fail 0 "not enough space to write the repair: $msg. Nothing was written, and the disk is as it was. Make room first: extend the clone (openstack volume extend) and grow its partition and filesystem on the helper (growpart, resize2fs / xfs_growfs), then run again"
+}
+
+osr_last_error() { tail -n 2 "$OSR_WORK/write-error" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//'; }
+
+osr_apply_fail() {       # written-so-far, message: the action failed while writing; the run stops
+  # the action's own summary says what it planned ("2 lines fixed"): it must not stand as done
+  printf 'failed' >"$OSR_ACT_DIR/status"
+  printf '%s' "$2" >"$OSR_ACT_DIR/error"
+  if [ "$1" = 0 ]; then osr_summary "nothing written: $2"
+  else osr_summary "stopped after writing $1 change(s) of $(wc -l <"$OSR_WORK/plan") (see written and backups): $2"; fi
+  osr_die "[$OSR_ACT_NAME] $2"
+}
+
 osr_apply_changes() {    # $1 = action dir: record diffs; in repair mode back up and write for real
-  local adir=$1 kind i rel abs low up real bk n=0 line
+  local adir=$1 kind i rel abs low up real bk n=0 w=0 line
   local plan=$OSR_WORK/plan
   [ -s "$plan" ] || return 0
   if [ "$OSR_MODE" = repair ]; then
+    osr_check_space
     # the root takes the backups, so it is made writable with any filesystem that changes
-    osr_fs_mount "$OSR_ROOT_INDEX" rw || osr_die "cannot mount the root read-write: $(cat "$OSR_WORK/mount-error")"
+    osr_fs_mount "$OSR_ROOT_INDEX" rw || osr_apply_fail 0 "cannot mount the root read-write: $(cat "$OSR_WORK/mount-error")"
     while IFS=$'\t' read -r kind i rel; do
-      osr_fs_mount "$i" rw || osr_die "cannot mount ${FS_DEV[i]} read-write: $(cat "$OSR_WORK/mount-error")"
+      osr_fs_mount "$i" rw || osr_apply_fail 0 "cannot mount ${FS_DEV[i]} read-write: $(cat "$OSR_WORK/mount-error")"
     done <"$plan"
   fi
   mkdir -p "$adir/diffs"
@@ -140,25 +206,25 @@ osr_apply_changes() {    # $1 = action dir: record diffs; in repair mode back up
     bk=''
     if [ "$kind" = F ] || [ "$kind" = D ] && { [ -e "$real" ] || [ -L "$real" ]; }; then
       bk=$(osr_backup_name "$abs")
-      mkdir -p "$(dirname "$OSR_WORK/fs/$OSR_ROOT_INDEX$bk")"
-      cp -a --no-target-directory "$real" "$OSR_WORK/fs/$OSR_ROOT_INDEX$bk" || osr_die "backup of $abs failed"
+      { mkdir -p "$(dirname "$OSR_WORK/fs/$OSR_ROOT_INDEX$bk")" && cp -a --no-target-directory "$real" "$OSR_WORK/fs/$OSR_ROOT_INDEX$bk"; } 2>>"$OSR_WORK/write-error" || osr_apply_fail "$w" "backup of $abs failed: $(osr_last_error)"
       printf '%s\t%s\n' "$abs" "$bk" >>"$adir/backups"
     fi
     case $kind in
       F) # write beside, then rename: the file is never half-written
-         if ! { cp -a --no-target-directory "$up" "$real.osr-new" && mv -fT "$real.osr-new" "$real"; }; then
-           osr_die "writing $abs failed"
+         if ! { cp -a --no-target-directory "$up" "$real.osr-new" && mv -fT "$real.osr-new" "$real"; } 2>>"$OSR_WORK/write-error"; then
+           rm -f "$real.osr-new"
+           osr_apply_fail "$w" "writing $abs failed: $(osr_last_error)"
          fi ;;
-      A) if ! { chown --reference="$up" "$real" && chmod --reference="$up" "$real"; }; then
-           osr_die "setting attributes of $abs failed"
+      A) if ! { chown --reference="$up" "$real" && chmod --reference="$up" "$real"; } 2>>"$OSR_WORK/write-error"; then
+           osr_apply_fail "$w" "setting attributes of $abs failed: $(osr_last_error)"
          fi ;;
-      M) if ! { mkdir "$real" && chown --reference="$up" "$real" && chmod --reference="$up" "$real"; }; then
-           osr_die "creating $abs failed"
+      M) if ! { mkdir "$real" && chown --reference="$up" "$real" && chmod --reference="$up" "$real"; } 2>>"$OSR_WORK/write-error"; then
+           osr_apply_fail "$w" "creating $abs failed: $(osr_last_error)"
          fi ;;
-      D) rm -rf "$real" || osr_die "deleting $abs failed" ;;
+      D) rm -rf "$real" 2>>"$OSR_WORK/write-error" || osr_apply_fail "$w" "deleting $abs failed: $(osr_last_error)" ;;
     esac
     line="$kind $abs"
-    printf '%s\n' "$line" >>"$adir/written"
+    printf '%s\n' "$line" >>"$adir/written"; w=$((w + 1))
   done <"$plan"
   [ "$OSR_MODE" = repair ] && sync
   return 0
