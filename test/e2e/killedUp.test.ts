@@ -168,7 +168,7 @@ describe("a killed up, then refresh and up finish the recovery", () => {
         const inc = incident(seed, "killed-boot", "INC0047");
         let serverId = "";
         // a slow hypervisor: the server is still building when the CLI dies (the boot already under way goes on)
-        slowBoots(40);
+        slowBoots(90); // long enough that a loaded machine still finds it building at the next up
         let urn: string;
         try {
             urn = await upKilledAt(inc, "INC0047-web-1-server", () => {

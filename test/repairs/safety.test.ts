@@ -138,7 +138,9 @@ describe("LVM (no device-mapper here: activation fails, everything before and af
             expect(r.lvm[0].note).toMatch(/activation failed/);
             // no device-mapper: the root LV cannot be opened, and the script says exactly that
             expect(r.ok).toBe(false);
-            expect(r.error).toMatch(/no filesystem on \/dev\/loop\d+ holds \/etc\/fstab and \/etc\/os-release \(LVM: activation failed/);
+            expect(r.error).toMatch(
+                /no root filesystem found on \/dev\/loop\d+: none of the filesystems that could be mounted holds \/etc\/fstab and \/etc\/os-release \(LVM: activation failed/,
+            );
             expect(r.filesystems.map((f) => f.fsType)).toEqual(["ext4", "LVM2_member"]);
             expect(vgOf(att.partitions[1])).toBe(vg); // the guest's VG name is back
             expect(r.warnings.join("\n")).toMatch(/renamed back at the end, but its VG and PV UUIDs are new/);
