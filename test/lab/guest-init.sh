@@ -11,7 +11,8 @@ mount --bind "$G/dev" /dev
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 
-# Extra views of the host's filesystem ("SOURCE TARGET" lines), e.g. a compute host's instances.
+# Extra views of the host's filesystem ("SOURCE TARGET" lines), e.g. a compute host's instances, or
+# the helper's own /etc/passwd, shadow, group, hosts and sudoers.d (its users: see guest.sh).
 while read -r src dst; do
   [ -n "$src" ] && mount --bind "$src" "$dst"
 done <"$G/binds"

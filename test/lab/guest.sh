@@ -45,19 +45,57 @@ make_dev() {
   ln -sfn /proc/self/fd/2 "$d/stderr"
 }
 
+# The helper's accounts, as on a cloud image: root (key only) and a default user with passwordless
+# sudo, `cloud-user`, which the seed and the tests log in as; plus `pw-user`, whose sudo asks for a
+# password (what a recovery must refuse clearly, since it runs `sudo -n`). The host's own account
+# files are never edited: the guest gets private copies of /etc/passwd, shadow, group, hosts and
+# /etc/sudoers.d, bind-mounted over the host's inside its mount namespace only (lines of $G/binds).
+# The uids are the first ones >= 1000 the host does not use. Every login reads the one
+# $G/authorized_keys (the seed's key): sshd reads it as the user, so it is world-readable.
+PW_USER_PASSWORD=lab-password   # pw-user's, for whoever wants to try sudo by hand
+helper_users() {
+  local e=$G/etc uid
+  rm -rf "$e" && mkdir -p "$e/sudoers.d" "$G/home"
+  cp /etc/passwd "$e/passwd"; cp /etc/group "$e/group"
+  cp /etc/shadow "$e/shadow" 2>/dev/null || : >"$e/shadow"
+  chmod 640 "$e/shadow"
+  { cat /etc/hosts; printf '127.0.1.1 %s\n' "$name"; } >"$e/hosts"   # sudo resolves the host name
+  uid=1000
+  for u in cloud-user pw-user; do
+    while getent passwd "$uid" >/dev/null || getent group "$uid" >/dev/null; do uid=$((uid + 1)); done
+    echo "$u:x:$uid:$uid:$u:$G/home/$u:/bin/bash" >>"$e/passwd"
+    echo "$u:x:$uid:" >>"$e/group"
+    mkdir -p "$G/home/$u" && chown "$uid:$uid" "$G/home/$u" && chmod 755 "$G/home/$u"
+    uid=$((uid + 1))
+  done
+  # shadow: `*` (no password, key login allowed; `!` would be "locked", which sshd refuses without PAM)
+  echo "cloud-user:*:20000:0:99999:7:::" >>"$e/shadow"
+  echo "pw-user:$(openssl passwd -6 "$PW_USER_PASSWORD"):20000:0:99999:7:::" >>"$e/shadow"
+  # what cloud-init writes for a cloud image's default user, and an ordinary sudoer
+  echo "cloud-user ALL=(ALL) NOPASSWD:ALL" >"$e/sudoers.d/90-cloud-init-users"
+  echo "pw-user ALL=(ALL:ALL) ALL" >"$e/sudoers.d/91-pw-user"
+  chmod 440 "$e/sudoers.d"/*
+  for f in passwd shadow group hosts sudoers.d; do echo "$e/$f /etc/$f"; done >>"$G/binds"
+  echo cloud-user >"$G/login-user"
+  echo pw-user >"$G/password-sudoer"
+}
+
 up() {
   local addr=$1 veth=$2
   mkdir -p "$G/ssh" "$G/attached" "$LAB/keys"
   [ -f "$G/ssh/ssh_host_ed25519_key" ] ||
     ssh-keygen -q -t ed25519 -N '' -C "$name-host" -f "$G/ssh/ssh_host_ed25519_key"
-  touch "$G/authorized_keys"   # the seed writes the login key
+  touch "$G/authorized_keys" && chmod 644 "$G/authorized_keys"   # the seed writes the login key
   echo "$addr" >"$G/address"
   # compute-1 is a simulated compute host: its /var/lib/nova/instances is a dir under .lab
+  : >"$G/binds"
+  echo root >"$G/login-user"   # who the seed and the tests log in as
+  rm -f "$G/password-sudoer"
   if [ "$name" = compute-1 ]; then
     mkdir -p "$G/instances"
-    echo "$G/instances /var/lib/nova/instances" >"$G/binds"
+    echo "$G/instances /var/lib/nova/instances" >>"$G/binds"
   fi
-  touch "$G/binds"
+  if [ "$name" = snap-mounter ]; then helper_users; fi
   make_dev
   cat >"$G/ssh/sshd_config" <<EOF
 Port 22

@@ -16,6 +16,7 @@ PACKAGES=(
   qemu-utils fuse3 fdisk xfsprogs e2fsprogs dosfstools util-linux
   qemu-system-common    # qemu-storage-daemon (a FUSE view of a qcow2 overlay, for the ephemeral seed)
   openssh-server openssh-client iproute2 kmod
+  sudo openssl          # the helper guest's default user runs the repair with `sudo -n` (guest.sh)
 )
 
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |

@@ -6,7 +6,8 @@ then recreated. Every seeded thing carries lab-seed=<name> (metadata, image prop
                 names /dev/vdb without nofail; two data volumes attached; port 10.251.0.10
   eph-1         image-backed; its qcow2 overlay + _base file sit under /var/lib/nova/instances
                 of the simulated compute host compute-1 (a lab guest), fault in the overlay only
-  snap-mounter  the helper server; its port's fixed IP is its guest's address (SSH as root)
+  snap-mounter  the helper server; its port's fixed IP is its guest's address (SSH as cloud-user,
+                a passwordless sudoer, as on a cloud image; root and pw-user log in too)
 
 Writes .lab/seed.json (read by test/support/lab.ts). Run by seed.sh, which builds the disks.
 usage: /usr/bin/python3 seed.py LAB_DIR WORK_DIR
@@ -59,9 +60,15 @@ def guest(name):
     g = os.path.join(LAB, "guests", name)
     with open(os.path.join(g, "address")) as f:
         address = f.read().strip()
-    return {"name": name, "address": address, "port": 22, "user": "root",
-            "keyPath": os.path.join(LAB, "keys", name + "_ed25519"),
-            "knownHosts": os.path.join(LAB, "known_hosts")}
+    with open(os.path.join(g, "login-user")) as f:
+        user = f.read().strip()   # guest.sh: snap-mounter's default user (a NOPASSWD sudoer), else root
+    g_json = {"name": name, "address": address, "port": 22, "user": user,
+              "keyPath": os.path.join(LAB, "keys", name + "_ed25519"),
+              "knownHosts": os.path.join(LAB, "known_hosts")}
+    if os.path.exists(os.path.join(g, "password-sudoer")):   # a user whose sudo asks for a password
+        with open(os.path.join(g, "password-sudoer")) as f:
+            g_json["passwordSudoer"] = f.read().strip()
+    return g_json
 
 
 def wait_volume(vol, status="available"):

@@ -32,12 +32,16 @@ say "disks built: base (clean), web-1 (bad fstab)"
 
 OS_CLIENT_CONFIG_FILE=$LAB/clouds.yaml "$PY" "$LAB_SRC/seed.py" "$LAB" "$WORK"
 
-# The guests answer with the seeded keys and the recorded host keys.
+# The guests answer with the seeded keys and the recorded host keys, as their login user (guest.sh:
+# snap-mounter's is cloud-user, whose sudo needs no password) and as root.
 for g in $GUESTS; do
   IFS=: read -r name addr _ <<<"$g"
-  ssh -F /dev/null -i "$LAB/keys/${name}_ed25519" -o UserKnownHostsFile="$LAB/known_hosts" \
-    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 "root@$addr" true \
-    || die "cannot SSH to guest $name at $addr"
+  user=$(cat "$LAB/guests/$name/login-user")
+  for u in "$user" root; do
+    ssh -F /dev/null -i "$LAB/keys/${name}_ed25519" -o UserKnownHostsFile="$LAB/known_hosts" \
+      -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 "$u@$addr" 'sudo -n true' \
+      || die "cannot SSH to guest $name at $addr as $u (with sudo -n)"
+  done
 done
 rm -rf "$WORK"
-say "seeded: web-1, eph-1, snap-mounter (SSH root@10.251.0.20 with $LAB/keys/snap-mounter_ed25519)"
+say "seeded: web-1, eph-1, snap-mounter (SSH cloud-user@10.251.0.20, sudo -n, with $LAB/keys/snap-mounter_ed25519)"

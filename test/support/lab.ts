@@ -45,7 +45,11 @@ const guestSchema = z.object({
     /** The guest's own address (its network namespace); for snap-mounter = the server's fixed IP. */
     address: z.string(),
     port: z.number().int(),
-    user: z.literal("root"),
+    /** Who logs in: snap-mounter's default user `cloud-user` (passwordless sudo, as on a cloud image), else root.
+     *  Root logs in too, with the same key. */
+    user: z.string().min(1),
+    /** A user whose sudo asks for a password (snap-mounter only): what a recovery must refuse clearly. */
+    passwordSudoer: z.string().min(1).optional(),
     keyPath: z.string(),
     knownHosts: z.string(),
 });
@@ -180,9 +184,9 @@ export function guest(name: string, seed: Seed = readSeed()): LabGuest {
     throw new Error(`no lab guest named ${name}`);
 }
 
-/** Run `cmd` as root in a guest over SSH (key + pinned host key from the seed). Never throws
- * for a non-zero exit: look at `code`. */
-export function sshGuest(name: string, cmd: string, timeoutMs = 30_000): Promise<CommandResult> {
+/** Run `cmd` as root in a guest over SSH (key + pinned host key from the seed; `user` to log in as
+ * another, e.g. the guest's own `user`). Never throws for a non-zero exit: look at `code`. */
+export function sshGuest(name: string, cmd: string, timeoutMs = 30_000, user = "root"): Promise<CommandResult> {
     const g = guest(name);
     const args = [
         "-F",
@@ -199,7 +203,7 @@ export function sshGuest(name: string, cmd: string, timeoutMs = 30_000): Promise
         "BatchMode=yes",
         "-o",
         "ConnectTimeout=5",
-        `${g.user}@${g.address}`,
+        `${user}@${g.address}`,
         cmd,
     ];
     return new Promise((resolve) => {
