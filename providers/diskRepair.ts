@@ -1,6 +1,7 @@
 // Runbook 000 section B steps 5-12: on the helper, find the attached clone, find its root
 // filesystem, repair it, unmount; then release the clone so the replacement can boot from it.
-// The repair toolkit (toolkit/) is one bash script, run as root with `bash -s`; its JSON
+// The repair toolkit (toolkit/) is one bash script, run as root with `bash -s` (or `sudo -n bash -s`
+// as another user, a refusal that names the fix when sudo wants a password); its JSON
 // report is validated when it comes back. Nothing to undo on delete: the repair changed the clone
 // only, and the clone is the VolumeClone's to delete.
 import * as pulumi from "@pulumi/pulumi";
@@ -107,6 +108,20 @@ export class DiskRepair extends pulumi.dynamic.Resource {
     }
 }
 
+/** Why `sudo -n bash -s` never ran the script, or null: sudo wanted a password (it never asks with -n),
+ *  or is not there. The script never started, so the clone is untouched. */
+export function sudoRefusal(user: string, host: string, r: { code: number | null; stdout: string; stderr: string }): string | null {
+    if (r.stdout.trim()) return null; // the script ran (its report is on stdout)
+    const fix =
+        `give ${user} passwordless sudo on the helper (a sudoers rule such as "${user} ALL=(ALL) NOPASSWD:ALL", ` +
+        `what cloud-init gives a cloud image's default user), or set helper.sshUser to root (a key login as root)`;
+    if (/sudo: (a password is required|a terminal is required|no tty present)/.test(r.stderr))
+        return `the repair did not run: sudo on ${host} asks ${user} for a password, and the repair runs "sudo -n bash -s", which never asks: ${fix}. Nothing was changed on the disk`;
+    if (r.code === 127 && /sudo: .*not found/.test(r.stderr))
+        return `the repair did not run: ${user}@${host} has no sudo (the repair runs "sudo -n bash -s" for a user other than root): install sudo and ${fix}. Nothing was changed on the disk`;
+    return null;
+}
+
 function summarise(r: RepairReport): string {
     const changed = r.actions.filter((a) => a.changed);
     if (!changed.length) return `${r.mode}: nothing to change (${r.actions.map((a) => a.name).join(", ")})`;
@@ -150,19 +165,27 @@ export const impl: StepImplementation = {
             fstabPolicy: i.fstabPolicy ?? undefined,
             byIdDir: i.byIdDir ?? undefined,
         });
-        log(`running ${i.mode} (${i.actions.join(", ")}) on ${i.user}@${i.host} for volume ${i.volumeId}; script sha256 ${sha256}`);
+        // root runs the script itself; any other user through sudo, which must not ask for a password (-n)
+        const command = i.user === "root" ? "bash -s" : "sudo -n bash -s";
+        log(
+            `running ${i.mode} (${i.actions.join(", ")}) on ${i.user}@${i.host} (${command}) for volume ${i.volumeId}; script sha256 ${sha256}`,
+        );
         const result = await runRemote({
             host: i.host,
             port: i.port,
             user: i.user,
             privateKeyFile: i.privateKeyFile,
             hostKey: i.hostKey,
-            command: i.user === "root" ? "bash -s" : "sudo -n bash -s",
+            command,
             stdin: script,
             timeoutSeconds: i.timeoutSeconds,
             onStderrLine: (l) => log(`helper: ${l}`),
         });
         if (!i.hostKey) log(`helper host key ${result.hostKeyFingerprint} was not pinned; pin it with helper.hostKey`);
+        if (i.user !== "root") {
+            const refused = sudoRefusal(i.user, i.host, result);
+            if (refused) throw new Error(refused);
+        }
         let report: RepairReport;
         try {
             report = parseRepairReport(result.stdout);
