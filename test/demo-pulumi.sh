@@ -31,6 +31,8 @@ pulumi config set incident INC0042
 pulumi config set server "$server"
 pulumi config set strategy "$recipe"
 pulumi config set --path helper.server snap-mounter
+# the helper's default user, a passwordless sudoer as on a cloud image (the repair runs `sudo -n bash -s`)
+pulumi config set --path helper.sshUser "$(node -e 'console.log(JSON.parse(require("fs").readFileSync(".lab/seed.json","utf8")).snapMounter.guest.user)')"
 pulumi config set --path helper.sshKeyFile "$PWD/.lab/keys/snap-mounter_ed25519"
 pulumi config set --path helper.hostKey "$host_key"
 # the operator's own check once the replacement is up (as LAB_VERIFY in test/support/incident.ts)

@@ -82,6 +82,8 @@ function summary(o: {
 }): string[] {
     const out = o.outputs;
     const told = o.log.map((l) => /; ports (.*?); (strategy (?:auto chose|\S+ \(set in the config\)).*)$/.exec(l)).find((m) => m);
+    // DiskRepair's log: "running repair (fstab) on cloud-user@10.251.0.20 (sudo -n bash -s) for volume ..."
+    const ran = o.log.map((l) => /\[DiskRepair [^\]]*\] running \S+ \(.*?\) on (\S+@\S+) \(([^)]*)\)/.exec(l)).find((m) => m);
     const oldIps = told ? [...told[1]!.matchAll(/\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(", ")) : [];
     const r = o.replacement;
     let recovered: string;
@@ -99,6 +101,7 @@ function summary(o: {
         `Recovered:       ${recovered}, recipe ${String(out.strategy)}`,
         `Why this recipe: ${told ? told[2] : `the stack's output strategy: ${String(out.strategy)}`}`,
         `Repaired volume: ${String(out.repairedVolumeId)}${r ? ` (${r.name}'s root now)` : ""}: ${String(out.repairSummary)}`,
+        ...(ran ? [`Repaired as:     ${ran[1]} on the helper, with ${ran[2]}`] : []),
         ...(out.verifyOutput !== undefined ? [`Verify (yours):  ${String(out.verifyOutput)}`] : []),
         `Destroy kept:    ${((out.retained as string[] | undefined) ?? []).join("; ") || "nothing"}`,
     ];

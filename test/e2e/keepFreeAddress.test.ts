@@ -1,9 +1,10 @@
 // keepIp set to a free address (runbook 002: the broken server's port is gone, its address is not taken yet): up
 // reserves exactly that address in a new port of the stack's and boots the replacement with it; destroy keeps the
-// port (retain.port), promoted: no DELETE ME, no recovery tag, still the replacement's.
+// port (retain.port), promoted: no DELETE ME, no recovery tag, still the replacement's. Its helper user is root (root
+// stays an option; the other recoveries log in as the helper's sudoer).
 import { z } from "zod";
 import { destroy, up, type StackRun } from "../engine";
-import { ensureSeededIncident, reseed, web1Incident } from "../support/incident";
+import { ensureSeededIncident, helperConfig, reseed, web1Incident } from "../support/incident";
 import { CLOUDS_YAML, requireLab, type Seed } from "../support/lab";
 import { osc } from "../support/oscli";
 
@@ -36,7 +37,12 @@ describe("keepIp: a free address of the broken server's network", () => {
         );
         const prefix = seed.network.cidr.split(".").slice(0, 3).join(".");
         free = [...Array(40).keys()].map((n) => `${prefix}.${200 - n}`).find((ip) => !used.has(ip))!;
-        run = web1Incident(seed, "keep-free-address", "INC0044", { keepIp: free, replacement: { moveDataVolumes: false } });
+        // root stays an option: this recovery logs in to the helper as root (the others as its sudoer, cloud-user)
+        run = web1Incident(seed, "keep-free-address", "INC0044", {
+            keepIp: free,
+            replacement: { moveDataVolumes: false },
+            helper: helperConfig(seed, "root"),
+        });
     });
     afterAll(() => {
         delete process.env.OS_CLIENT_CONFIG_FILE;
@@ -45,6 +51,7 @@ describe("keepIp: a free address of the broken server's network", () => {
 
     it("up reserves exactly that address in a tagged DELETE-ME port and boots the replacement on it", async () => {
         const r = await up(run);
+        expect(r.diagnostics.join("\n")).toMatch(/\[DiskRepair [^\]]*\] running repair \(fstab\) on root@\S+ \(bash -s\)/);
         serverId = String(r.outputs.newServerId);
         const ports = osc(["port", "list", "--server", serverId], Ports);
         expect(ports).toHaveLength(1);

@@ -54,21 +54,24 @@ export interface IncidentOptions {
     stateDir?: string;
 }
 
+/** The helper config an operator sets for the lab's snap-mounter: SSH as its default user (cloud-user, who runs the
+ *  repair with `sudo -n`), or as `user` (root, or the guest's passwordSudoer). */
+export function helperConfig(seed: Seed, user: string = seed.snapMounter.guest.user): Record<string, string | number> {
+    const g = seed.snapMounter.guest;
+    return { server: "snap-mounter", sshUser: user, sshKeyFile: g.keyPath, hostKey: pinnedHostKey(seed), sshPort: g.port };
+}
+
 export function web1Run(o: IncidentOptions): StackRun {
     const stateDir = o.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `osr-${o.stack}-`));
-    const g = o.seed.snapMounter.guest;
     return {
         stack: o.stack,
         config: {
             "openstack:cloud": "lab-member",
             "openstack-recovery:incident": "INC0042",
             "openstack-recovery:server": "web-1",
-            "openstack-recovery:helper": JSON.stringify({
-                server: "snap-mounter",
-                sshKeyFile: g.keyPath,
-                hostKey: pinnedHostKey(o.seed),
-                sshPort: g.port,
-            }),
+            "openstack-recovery:helper": JSON.stringify(helperConfig(o.seed)),
+            // a real boot (qemu TCG, about a minute on two cores) only where a test reads the console: test/e2e/bootProof.test.ts
+            "openstack-recovery:bootProof": JSON.stringify({ enabled: false }),
             ...o.config,
         },
         stateFile: checkpointPath(stateDir, "openstack-recovery", o.stack),
