@@ -5,6 +5,7 @@ import { z } from "zod";
 import { AmbiguousNameError, CELL_DOWN_FIX, compute, network, ResourceNotFoundError, type Session } from "../clients/openstack";
 import { fromProjectRoot } from "../clients/projectRoot";
 import { REPAIR_ACTIONS } from "../toolkit";
+import { isRegExp } from "../toolkit/bootConsole";
 import { ConfigError, type ServerFacts } from "./recipe";
 
 /** the helper VM ("snap-mounter") a disk is attached to, and how to reach its OS over SSH */
@@ -67,6 +68,22 @@ export const ReplacementSection = z
         boot: z.boolean().default(true),
     })
     .default({ moveDataVolumes: true, boot: true });
+
+/** after the replacement is ACTIVE: read its console log through Nova until a login prompt (proven)
+ *  or emergency mode (the up fails with the console lines); off for a cloud whose driver keeps no log */
+export const BootProofSection = z
+    .strictObject({
+        enabled: z.boolean().default(true),
+        /** how long a boot may take, from ACTIVE to the prompt */
+        timeoutSeconds: z.number().positive().default(600),
+        /** the replacement's login prompt, a regular expression matched per line (default: agetty's `<host> login:`) */
+        loginPattern: z
+            .string()
+            .min(1)
+            .refine(isRegExp, { message: "must be a regular expression (JavaScript syntax), matched per line, e.g. '^\\S+ login: ?$'" })
+            .optional(),
+    })
+    .default({ enabled: true, timeoutSeconds: 600 });
 
 /** what destroy keeps (promoted: tags and DELETE ME removed); everything else it deletes */
 export const RetainSection = z

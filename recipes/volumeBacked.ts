@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { compute } from "../clients/openstack";
 import type { RepairAction, RepairReport } from "../toolkit";
+import { BootProof } from "../providers/bootProof";
 import { DiskRepair } from "../providers/diskRepair";
 import { HelperAttachment } from "../providers/helperAttachment";
 import { IncidentLock } from "../providers/incidentLock";
@@ -17,6 +18,7 @@ import { VolumeClone } from "../providers/volumeClone";
 import { cloneName } from "../providers/tags";
 import { defineRecipe } from "./recipe";
 import {
+    BootProofSection,
     helperFor,
     HelperSection,
     keepIpFor,
@@ -54,6 +56,9 @@ export interface VolumeBackedArgs {
     /** what destroy keeps (default: all three), promoted: DELETE ME and recovery tags removed */
     retain: { server: boolean; port: boolean; rootVolume: boolean };
     timeouts: { cloneSeconds: number; repairSeconds: number; bootSeconds: number };
+    /** 000 C "check the new instance": its console read until a login prompt; absent or not enabled: not proven
+     *  (the stack's config enables it by default) */
+    bootProof?: { enabled: boolean; timeoutSeconds: number; loginPattern?: string };
     /** the stack's LeftoverSweep: the lock waits for it, so destroy deletes it after every chain */
     sweep?: { resource: pulumi.Resource; name: string };
 }
@@ -62,12 +67,26 @@ export interface VolumeBackedArgs {
 export const bootsReplacement = (a: { repair: { mode: string }; replacement: { boot: boolean } }): boolean =>
     a.repair.mode === "repair" && a.replacement.boot;
 
+export interface BootEvidence {
+    outcome: "login";
+    /** the console lines: the prompt and the lines just before it */
+    evidence: string[];
+    /** from the first console read to the prompt */
+    seconds: number;
+}
+
+/** The replacement's boot is proven when it boots and the proof is enabled. */
+export const provesBoot = (a: Pick<VolumeBackedArgs, "repair" | "replacement" | "bootProof">): boolean =>
+    bootsReplacement(a) && (a.bootProof?.enabled ?? false);
+
 export class VolumeBackedRecovery extends pulumi.ComponentResource {
     declare readonly cloneVolumeId: pulumi.Output<string>;
     declare readonly repairReport: pulumi.Output<RepairReport>;
     declare readonly repairSummary: pulumi.Output<string>;
     declare readonly serverId: pulumi.Output<string | undefined>;
     declare readonly ipAddresses: pulumi.Output<string[]>;
+    /** what the replacement's console showed: a login prompt and the lines before it (absent: not proven) */
+    declare readonly bootProof: pulumi.Output<BootEvidence | undefined>;
     /** what `pulumi destroy` keeps, in words */
     declare readonly retained: pulumi.Output<string[]>;
 
@@ -131,6 +150,7 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
         // explicit type arguments: without strict (the runner's default options) output(undefined) is Output<any>
         let serverId: pulumi.Output<string | undefined> = pulumi.output<string | undefined>(undefined);
         let ipAddresses: pulumi.Output<string[]> = pulumi.output<string[]>([]);
+        let bootProof: pulumi.Output<BootEvidence | undefined> = pulumi.output<BootEvidence | undefined>(undefined);
         const retained: string[] = [];
         if (boots) {
             // the broken server is stopped (fenced) only once the repair has succeeded
@@ -188,6 +208,23 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
             );
             serverId = server.serverId;
             ipAddresses = server.ipAddresses;
+            if (a.bootProof?.enabled) {
+                // ACTIVE says the hypervisor started it; the console says whether the repaired disk boots
+                const proof = new BootProof(
+                    `${name}-boot`,
+                    {
+                        ...tags,
+                        serverId: server.serverId,
+                        serverName: a.replacement.name,
+                        loginPattern: a.bootProof.loginPattern,
+                        timeoutSeconds: a.bootProof.timeoutSeconds,
+                    },
+                    { ...parent, dependsOn: [server] },
+                );
+                bootProof = pulumi
+                    .all([proof.outcome, proof.evidence, proof.seconds])
+                    .apply(([outcome, evidence, seconds]): BootEvidence => ({ outcome, evidence, seconds }));
+            }
             if (a.retain.server) retained.push(`server ${a.replacement.name}`);
             if (a.keepIp.mode === "takeover") {
                 retained.push(
@@ -205,8 +242,9 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
         this.repairSummary = repair.summary;
         this.serverId = serverId;
         this.ipAddresses = ipAddresses;
+        this.bootProof = bootProof;
         this.retained = pulumi.output(retained);
-        this.registerOutputs({ cloneVolumeId: clone.volumeId, repairSummary: repair.summary, serverId, ipAddresses, retained });
+        this.registerOutputs({ cloneVolumeId: clone.volumeId, repairSummary: repair.summary, serverId, ipAddresses, bootProof, retained });
     }
 }
 
@@ -222,6 +260,7 @@ export const volumeBackedRecipe = defineRecipe({
         replacement: ReplacementSection,
         retain: RetainSection,
         timeouts: TimeoutsSection,
+        bootProof: BootProofSection,
     }),
     examples: SECTION_EXAMPLES,
     refine(c, issue) {
@@ -278,6 +317,7 @@ export const volumeBackedRecipe = defineRecipe({
             },
             retain: c.retain,
             timeouts: c.timeouts,
+            bootProof: c.bootProof,
         };
         return { args, helperName: helper.server.name, warnings: helper.warning ? [helper.warning] : [] };
     },
@@ -285,7 +325,8 @@ export const volumeBackedRecipe = defineRecipe({
     describe: ({ args, helperName }) =>
         `clone root volume ${args.rootVolume.id} (${args.rootVolume.size} GiB), repair it on ${helperName} at ${args.helper.address}` +
         (bootsReplacement(args)
-            ? `, boot ${args.replacement.name} with ${args.keepIp.mode === "takeover" ? `port(s) ${args.keepIp.portIds.join(", ")}` : args.keepIp.mode === "create" ? "a new port for the kept address" : "new addresses"}`
+            ? `, boot ${args.replacement.name} with ${args.keepIp.mode === "takeover" ? `port(s) ${args.keepIp.portIds.join(", ")}` : args.keepIp.mode === "create" ? "a new port for the kept address" : "new addresses"}` +
+              (provesBoot(args) ? ", read its console until a login prompt" : "")
             : ", boot nothing"),
     build(name, { args }, { sweep }) {
         const recovery = new VolumeBackedRecovery(name, { ...args, sweep });
@@ -297,6 +338,8 @@ export const volumeBackedRecipe = defineRecipe({
                 repairReport: recovery.repairReport,
                 // nothing boots in report mode or with replacement.boot false: no server outputs then
                 ...(bootsReplacement(args) ? { newServerId: recovery.serverId, newServerIps: recovery.ipAddresses } : {}),
+                // the console lines that prove the boot (bootProof.enabled, the default)
+                ...(provesBoot(args) ? { bootProof: recovery.bootProof } : {}),
             },
             retained: recovery.retained,
             verifyTarget: bootsReplacement(args)

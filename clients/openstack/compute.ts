@@ -366,3 +366,20 @@ export async function attachInterface(s: Session, serverId: string, portId: stri
     });
     return r.data.interfaceAttachment;
 }
+
+/**
+ * The last `length` lines of the server's console log (os-getConsoleOutput): what the guest wrote
+ * to its serial console, as the hypervisor kept it. Nova answers 409 while the server is not
+ * running and 501 when the driver keeps no log (the caller says what that means for it).
+ */
+export async function getConsoleOutput(s: Session, serverId: string, length: number): Promise<string> {
+    const r = await s.request("compute", {
+        what: `read the console log of server ${serverId}`,
+        method: "POST",
+        path: `/servers/${serverId}/action`,
+        body: { "os-getConsoleOutput": { length } },
+        microversion: mv,
+        schema: z.object({ output: z.string() }),
+    });
+    return r.data.output;
+}

@@ -8,6 +8,7 @@ import { randomUUID } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { EMERGENCY, LOGIN } from "../../toolkit/bootConsole";
 import { attachDisk, readExtFile, writeExtFile } from "../support/disks";
 import { testWithLoop } from "./fixtures";
 import { explain, optsFor, runScript } from "./run";
@@ -16,9 +17,6 @@ const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status
 const missing = ["qemu-system-x86_64", "debootstrap", "debugfs"].filter((c) => !has(c));
 if (missing.length) console.warn(`SKIPPED: boot proof: ${missing.join(", ")} not installed (test/repairs/install-deps.sh --boot)`);
 const testBoot = missing.length ? test.skip : testWithLoop;
-
-const EMERGENCY = /You are in emergency mode|Cannot open access to console, the root account is locked|Give root password for maintenance/;
-const LOGIN = /^\S+ login: ?$/m;
 
 interface Boot {
     outcome: "emergency" | "login" | "timeout" | "exited";
