@@ -51,6 +51,7 @@ describe("stack program graph for web-1", () => {
                 "DiskRepair INC0007-web-1-repair",
                 "ReservedPort INC0007-web-1-port-0",
                 "ReplacementServer INC0007-web-1-server",
+                "BootProof INC0007-web-1-boot", // bootProof.enabled by default
                 "command:local:Command INC0007-verify",
             ].sort(),
         );
