@@ -82,7 +82,9 @@ describe("disks that cannot be written or mounted as they are", () => {
         try {
             breakBlockBitmap(disk);
             const run = expectRefusedUnchanged(disk, ["fstab"], /partition 1, ext4 label=cloudimg-rootfs uuid=\S+\) cannot be mounted: /);
-            expect(run.report.error).toMatch(/the kernel says: EXT4-fs \(\S+\): .*Block bitmap for group 0 not in group.*group descriptors corrupted/);
+            expect(run.report.error).toMatch(
+                /the kernel says: EXT4-fs \(\S+\): .*Block bitmap for group 0 not in group.*group descriptors corrupted/,
+            );
             expect(run.report.error).not.toMatch(/dmesg\(1\)/);
         } finally {
             disk.cleanup();
