@@ -4,6 +4,9 @@
 #
 #   disk.sh root OUT.raw SIZE HOSTNAME BAD   partitioned disk, ext4 root (label cloudimg-rootfs);
 #                                            BAD=1 adds the fstab line of a disk that is gone
+#   disk.sh bootable CACHE OUT HOSTNAME      a sparse copy of the boot image in CACHE (test/repairs/
+#                                            boot-image.sh): a Debian that boots, relabelled
+#                                            cloudimg-rootfs, with HOSTNAME and the bad fstab line
 #   disk.sh data FILE LABEL TEXT             ext4 over the whole FILE with /MARKER holding TEXT
 #   disk.sh overlay GUEST_PID BASE DISK SIZE qcow2 overlay DISK on raw BASE, seen from inside a
 #                                            guest (paths are the guest's); the bad fstab line is
@@ -51,6 +54,28 @@ EOF
   mkfs.ext4 -q -F -L cloudimg-rootfs -E offset=$ROOT_OFFSET -d "$tree" "$out" $((bytes / 1024))k
 }
 
+bootable() {
+  local cache=$1 out=$2 host=$3 view
+  rm -f "$out"
+  cp --sparse=always "$cache/disk.raw" "$out"
+  view="$out?offset=$ROOT_OFFSET"
+  debugfs -R 'cat /etc/fstab' "$view" 2>/dev/null >"$WORK/fstab"
+  grep -q '[^[:space:]]' "$WORK/fstab" || die "no /etc/fstab in $cache/disk.raw"
+  printf '%s\n' "$BAD_LINE" >>"$WORK/fstab"
+  echo "$host" >"$WORK/hostname"
+  debugfs -w -f - "$view" >/dev/null 2>"$WORK/debugfs.err" <<EOF
+ssv volume_name cloudimg-rootfs
+rm /etc/fstab
+write $WORK/fstab /etc/fstab
+sif /etc/fstab mode 0100644
+rm /etc/hostname
+write $WORK/hostname /etc/hostname
+sif /etc/hostname mode 0100644
+EOF
+  [ "$(debugfs -R 'cat /etc/hostname' "$view" 2>/dev/null)" = "$host" ] || { cat "$WORK/debugfs.err" >&2; die "could not edit $out"; }
+  e2fsck -fn "$view" >/dev/null 2>&1 || die "$out: the filesystem is not clean after the edit"
+}
+
 data() {
   local file=$1 label=$2 text=$3 tree=$WORK/datafs
   mkdir -p "$tree"
@@ -96,8 +121,9 @@ EOF
 
 case ${1:-} in
   root) root "$2" "$3" "$4" "$5" ;;
+  bootable) bootable "$2" "$3" "$4" ;;
   data) data "$2" "$3" "$4" ;;
   overlay) overlay "$2" "$3" "$4" "$5" ;;
   overlay-inside) overlay_inside "$2" "$3" "$4" ;;
-  *) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 2 ;;
+  *) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac

@@ -3,7 +3,8 @@ Re-running restores the broken state: everything in the project is deleted first
 then recreated. Every seeded thing carries lab-seed=<name> (metadata, image property or tag).
 
   web-1         volume-backed; its root volume holds a partitioned ext4 disk whose /etc/fstab
-                names /dev/vdb without nofail; two data volumes attached; port 10.251.0.10
+                names /dev/vdb without nofail (the boot proof's Debian, which lab_virt.py really
+                boots, when seed.sh could build it); two data volumes attached; port 10.251.0.10
   eph-1         image-backed; its qcow2 overlay + _base file sit under /var/lib/nova/instances
                 of the simulated compute host compute-1 (a lab guest), fault in the overlay only
   snap-mounter  the helper server; its port's fixed IP is its guest's address (SSH as cloud-user,
@@ -138,9 +139,11 @@ def main():
     web1_img = image("web-1-root", os.path.join(WORK, "web-1.qcow2"), "web-1")
     say("images uploaded: debian-12-lab, web-1-root")
 
-    # web-1's volumes: the root from the image (cinder converts it into the raw volume file),
-    # two data volumes with a small ext4 each, written straight into their files.
-    root = member.block_storage.create_volume(name="web-1-root", size=1, image_id=web1_img.id,
+    # web-1's volumes: the root written straight into its volume file (seed.sh built it: the bootable
+    # Debian with the bad fstab, or the small disk), two data volumes with a small ext4 each.
+    # The image web-1-root (the small disk) stays for the tests that make more servers like web-1.
+    root_raw = os.path.join(WORK, "web-1-root.raw")
+    root = member.block_storage.create_volume(name="web-1-root", size=-(-os.path.getsize(root_raw) // 1024**3),
                                               metadata=tag("web-1"))
     datas = [member.block_storage.create_volume(name="web-1-data-%d" % n, size=1,
                                                 metadata=tag("web-1")) for n in (1, 2)]
@@ -152,9 +155,10 @@ def main():
                         os.path.join(EXPORT, "volume-" + vol.id), "data%d" % n, marker], check=True)
         markers.append(marker)
     root = wait_volume(root)
-    member.block_storage.set_volume_bootable_status(root, True)
     root_file = os.path.join(EXPORT, "volume-" + root.id)
-    say("web-1 volumes ready (root from image, 2 data volumes)")
+    subprocess.run(["cp", "--sparse=always", root_raw, root_file], check=True)
+    member.block_storage.set_volume_bootable_status(root, True)
+    say("web-1 volumes ready (root %d GiB, 2 data volumes)" % root.size)
 
     # Servers: ports with fixed IPs first, then the three servers in parallel.
     web1_port = port(net, subnet, "web-1-port", WEB1_IP, "web-1")
