@@ -590,8 +590,12 @@ export function attachDisk(image: string, volumeId: string, opts: { byIdName?: s
 
 /** A file from an ext filesystem at a byte offset of an image (debugfs; nothing mounted). */
 export function readExtFile(image: string, offsetBytes: number, file: string): string | null {
-    const r = spawnSync("debugfs", ["-R", `cat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
+    // -c (no bitmaps read): a filesystem a guest had mounted when it stopped has bitmaps whose checksums only
+    // match after its journal is replayed, and debugfs would not open it at all
+    const r = spawnSync("debugfs", ["-c", "-R", `cat ${file}`, `${image}?offset=${offsetBytes}`], { encoding: "utf8" });
     if (r.status !== 0 || /File not found/.test(r.stderr)) return null;
+    // debugfs exits 0 when it cannot open the filesystem at all: that is no empty file
+    if (/Filesystem not open/.test(r.stderr)) throw new Error(`debugfs could not open ${image}?offset=${offsetBytes}: ${r.stderr.trim()}`);
     return r.stdout;
 }
 

@@ -164,6 +164,10 @@ export function requireLab(): Seed {
 }
 
 /** The raw file that holds volume `volumeId`'s data (cinder's NFS driver on a local dir). */
+/** Whether the lab's compute driver really boots web-1 and its replacements (qemu TCG, test/lab/lab_virt.py "real
+ *  boots"): the seed found the boot image (test/repairs/boot-image.sh) and named its cache. */
+export const labBootsForReal = (): boolean => fs.existsSync(path.join(LAB_DIR, "state", "nova", "boot-image"));
+
 export function volumeFile(volumeId: string, seed: Seed = readSeed()): string {
     return path.join(seed.cinderExportDir, `volume-${volumeId}`);
 }
