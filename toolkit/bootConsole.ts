@@ -6,6 +6,9 @@
 /** systemd's emergency or rescue shell, with and without a root password set */
 export const EMERGENCY =
     /You are in emergency mode|Cannot open access to console, the root account is locked|Give root password for maintenance/;
+/** systemd's own account of what failed on the way (a device it waited for, a mount, a unit that depends on it):
+ *  the cause an operator looks for, often screens above the emergency-mode lines */
+export const BOOT_FAILURE = /Timed out waiting for device|Dependency failed for|\[FAILED\]|Failed to (start|mount)/;
 /** agetty's prompt: `<hostname> login: ` at the start of a line */
 export const LOGIN = /^\S+ login: ?$/m;
 
@@ -23,7 +26,8 @@ export type BootOutcome = "login" | "emergency" | "booting";
 
 export interface ConsoleVerdict {
     outcome: BootOutcome;
-    /** the console lines that show it: the marker's line and the lines just before it (the cause, as systemd printed it) */
+    /** the console lines that show it: for emergency mode, systemd's failure lines first (the cause, as systemd
+     *  printed it, up to `causes` of them), then the marker's line and the lines just before it */
     evidence: string[];
 }
 
@@ -44,7 +48,7 @@ export function plainConsole(text: string): string {
  * it (a reboot into emergency mode); `login` may be replaced by the operator's own pattern (a
  * graphical or custom prompt). `before` lines of context precede the marker's line.
  */
-export function readConsole(text: string, o: { login?: RegExp; before?: number } = {}): ConsoleVerdict {
+export function readConsole(text: string, o: { login?: RegExp; before?: number; causes?: number } = {}): ConsoleVerdict {
     const lines = plainConsole(text).split("\n");
     const login = o.login ?? LOGIN;
     const before = o.before ?? 8;
@@ -59,7 +63,15 @@ export function readConsole(text: string, o: { login?: RegExp; before?: number }
             .slice(Math.max(0, n - before), n + 1)
             .map((l) => l.trimEnd())
             .filter((l) => l.trim() !== "");
-    if (emergency >= 0 && emergency >= prompt) return { outcome: "emergency", evidence: around(emergency) };
+    if (emergency >= 0 && emergency >= prompt) {
+        const context = Math.max(0, emergency - before);
+        const causes = lines
+            .slice(0, context)
+            .filter((l) => BOOT_FAILURE.test(l))
+            .slice(-(o.causes ?? 6))
+            .map((l) => l.trim());
+        return { outcome: "emergency", evidence: [...causes, ...around(emergency)] };
+    }
     if (prompt >= 0) return { outcome: "login", evidence: around(prompt) };
     return {
         outcome: "booting",

@@ -41,6 +41,20 @@ describe("reading a boot console", () => {
         expect(v.evidence.join("\n")).not.toMatch(/\x1b/);
     });
 
+    it("emergency mode whose cause is screens above it (as on the lab's real boot): the cause lines come first", () => {
+        const units = Array.from({ length: 30 }, (_, n) => `[  OK  ] Finished systemd-unit-${n}.service.`).join("\r\n");
+        const [timedOut, dependMount, dependFs, ...marker] = EMERGENCY_TAIL.split("\r\n");
+        const v = readConsole([BOOTING, timedOut, dependMount, dependFs, units, ...marker].join("\r\n"));
+        expect(v.outcome).toBe("emergency");
+        expect(v.evidence.slice(0, 3)).toEqual([
+            "[ TIME ] Timed out waiting for device dev-vdb.device - /dev/vdb.",
+            "[DEPEND] Dependency failed for mnt-data.mount - /mnt/data.",
+            "[DEPEND] Dependency failed for local-fs.target - Local File Systems.",
+        ]);
+        expect(v.evidence.some((l) => EMERGENCY.test(l))).toBe(true);
+        expect(v.evidence.filter((l) => /systemd-unit-/.test(l)).length).toBeLessThanOrEqual(8);
+    });
+
     it("still booting: the console's last lines, no verdict", () => {
         expect(readConsole(BOOTING)).toEqual({ outcome: "booting", evidence: plainConsole(BOOTING).split("\n") });
         expect(readConsole("")).toEqual({ outcome: "booting", evidence: [] });
