@@ -87,6 +87,12 @@ up() {
     ssh-keygen -q -t ed25519 -N '' -C "$name-host" -f "$G/ssh/ssh_host_ed25519_key"
   touch "$G/authorized_keys" && chmod 644 "$G/authorized_keys"   # the seed writes the login key
   echo "$addr" >"$G/address"
+  # A guest that runs keeps its files: its bind mounts hold the inodes of its private /etc, and
+  # rewriting them (helper_users starts afresh) would leave it on deleted copies (no sudoers).
+  if pid_alive "guest-$name"; then
+    guest_known_hosts
+    return 0
+  fi
   # compute-1 is a simulated compute host: its /var/lib/nova/instances is a dir under .lab
   : >"$G/binds"
   echo root >"$G/login-user"   # who the seed and the tests log in as
@@ -138,7 +144,11 @@ EOF
   ip netns exec "$NS" ss -Hltn "sport = :22" | grep -q . || die "guest $name: sshd does not listen; see $LOGS/guest-$name.out"
   # volumes Nova still has attached to this guest's server come back after a lab:down/up
   "$PY" "$LAB_SRC/lab_guest.py" restore "$name"
-  # one known_hosts for every guest, for clients that pin host keys
+  guest_known_hosts
+}
+
+# one known_hosts for every guest, for clients that pin host keys
+guest_known_hosts() {
   for k in "$LAB"/guests/*/ssh/ssh_host_ed25519_key.pub; do
     printf '%s %s\n' "$(cat "$(dirname "$(dirname "$k")")/address")" "$(cut -d' ' -f1,2 "$k")"
   done >"$LAB/known_hosts"

@@ -2,11 +2,12 @@
 // would check it, with the real `openstack` CLI (test/support/oscli.ts) and by reading the
 // volumes' data files and the helper guest over SSH. Needs `npm run lab:up && npm run lab:seed`.
 // The tests run in order: the clone made in one is attached, detached and booted in the next.
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
-import { LAB_DIR, requireLab, sha256File, sshGuest, volumeFile, waitFor, type Seed } from "../support/lab";
+import { LAB_DIR, REPO, requireLab, sha256File, sshGuest, volumeFile, waitFor, type Seed } from "../support/lab";
 import { osc, oscRun } from "../support/oscli";
 
 jest.setTimeout(10 * 60_000);
@@ -284,5 +285,19 @@ describe("lab cloud smoke", () => {
         const after = osc(["port", "show", portId], Port);
         expect(after.device_id).toBe("");
         expect(after.fixed_ips[0].ip_address).toBe(SMOKE_IP);
+    });
+    // the demo runs lab:up on a lab that may run already: a running guest keeps its accounts (its bind mounts
+    // hold its private /etc; rewriting it once left the helper with no sudoers at all)
+    test("lab:up on the running lab keeps the helper's passwordless sudoer", async () => {
+        const user = seed.snapMounter.guest.user;
+        const sudo = () => sshGuest("snap-mounter", "sudo -n id -un", 30_000, user);
+        expect((await sudo()).stdout.trim()).toBe("root");
+        execFileSync("bash", [path.join(REPO, "test", "lab", "lab.sh"), "up"], { stdio: "ignore", timeout: 600_000 });
+        const after = await sudo();
+        expect({ code: after.code, stdout: after.stdout.trim(), stderr: after.stderr.trim() }).toEqual({
+            code: 0,
+            stdout: "root",
+            stderr: "",
+        });
     });
 });
