@@ -37,13 +37,22 @@ pulumi config set --path helper.sshKeyFile "$PWD/.lab/keys/snap-mounter_ed25519"
 pulumi config set --path helper.hostKey "$host_key"
 # the operator's own check once the replacement is up (as LAB_VERIFY in test/support/incident.ts)
 pulumi config set verify 'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"'
+# the replacement's boot read from its console (the default), where the lab's compute driver really boots it
+if [ -s .lab/state/nova/boot-image ]; then boot=true; else boot=false; fi
+pulumi config set --path bootProof.enabled "$boot"
 if ! pulumi preview --diff; then
   echo >&2
   echo "The stack's preview refused $server (its error above; nothing was changed)." >&2
   pulumi stack rm --yes "$stack" >/dev/null || true
   exit 1
 fi
-pulumi up --yes 2>&1 | tee "$work/up.log"
+if ! pulumi up --yes 2>&1 | tee "$work/up.log"; then
+  # a rehearsal cleans up after itself: what up made (a DELETE ME clone attached to the helper) goes now
+  echo >&2
+  echo "pulumi up failed for $server (its error above); destroying what it made, as after a failed rehearsal." >&2
+  pulumi destroy --yes || echo "destroy failed too: run 'pulumi destroy' on stack $stack (backend $PULUMI_BACKEND_URL)" >&2
+  exit 1
+fi
 pulumi stack output --json | tee "$work/outputs.json"
 # what up recovered, read now (the replacement's status before destroy), shown at the end
 node test/run-ts.js test/demo.ts --summary "$work/outputs.json" "$work/up.log" "$server" >"$work/summary.txt"

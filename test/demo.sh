@@ -15,6 +15,9 @@ case $rc in
   10) exit 0 ;; # --help: the usage is printed
   *) exit "$rc" ;;
 esac
+# the boot proof's tools (debootstrap, qemu): without them the seed has no bootable web-1 and the demo cannot
+# show the replacement's console reaching a login prompt
+bash test/repairs/install-deps.sh --boot
 npm run --silent lab:up
 if command -v pulumi >/dev/null 2>&1 && [ "${DEMO_STANDIN:-0}" != 1 ]; then
   exec bash test/demo-pulumi.sh "$@"

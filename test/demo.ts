@@ -10,6 +10,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { z } from "zod";
 import { RECIPES } from "../recipes/registry";
 import type { Seed } from "./support/lab";
 import { DemoArgsError, demoTarget, demoUsage, parseDemoArgs } from "./support/demoArgs";
@@ -102,15 +103,23 @@ function summary(o: {
         `Why this recipe: ${told ? told[2] : `the stack's output strategy: ${String(out.strategy)}`}`,
         `Repaired volume: ${String(out.repairedVolumeId)}${r ? ` (${r.name}'s root now)` : ""}: ${String(out.repairSummary)}`,
         ...(ran ? [`Repaired as:     ${ran[1]} on the helper, with ${ran[2]}`] : []),
+        ...(r ? [`Boot:            ${bootLine(out.bootProof)}`] : []),
         ...(out.verifyOutput !== undefined ? [`Verify (yours):  ${String(out.verifyOutput)}`] : []),
         `Destroy kept:    ${((out.retained as string[] | undefined) ?? []).join("; ") || "nothing"}`,
     ];
 }
 
+const BootEvidence = z.object({ outcome: z.string(), evidence: z.array(z.string()), seconds: z.number() });
+
+function bootLine(proof: unknown): string {
+    if (proof === undefined) return "not proven (bootProof.enabled false: the lab boots no real guest without test/repairs/boot-image.sh)";
+    const p = BootEvidence.parse(proof);
+    return `proven: its console reached "${p.evidence.at(-1) ?? ""}" after ${p.seconds} s`;
+}
+
 async function replacementOf(outputs: Record<string, unknown>): Promise<{ name: string; status: string; ips: string[] } | undefined> {
     if (outputs.newServerId === undefined) return undefined;
     const { osc } = await import("./support/oscli");
-    const { z } = await import("zod");
     const s = osc(
         ["server", "show", String(outputs.newServerId)],
         z.object({ name: z.string(), status: z.string(), addresses: z.unknown() }),
@@ -121,7 +130,7 @@ async function replacementOf(outputs: Record<string, unknown>): Promise<{ name: 
 async function rehearse(target: { server: string; recipe: string }): Promise<number> {
     const { EngineRunError, destroy, formatResult, preview, up } = await import("./engine");
     const { LAB_VERIFY, web1Run } = await import("./support/incident");
-    const { CLOUDS_YAML } = await import("./support/lab");
+    const { CLOUDS_YAML, labBootsForReal } = await import("./support/lab");
     const t0 = Date.now();
     const secs = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
     const { server, recipe } = target;
@@ -144,8 +153,21 @@ async function rehearse(target: { server: string; recipe: string }): Promise<num
             "openstack-recovery:server": server,
             ...(recipe !== "auto" ? { "openstack-recovery:strategy": recipe } : {}),
             "openstack-recovery:verify": LAB_VERIFY, // the operator's own check once the replacement is up
+            // the replacement's boot read from its console, where the lab's compute driver really boots it
+            "openstack-recovery:bootProof": JSON.stringify({ enabled: labBootsForReal() }),
         },
     });
+    // progress as the CLI shows it while a step runs (a clone or a boot takes minutes): steps and the providers' info lines
+    const started = new Map<string, number>();
+    run.onEvent = (e) => {
+        const name = e.urn?.split("::").at(-1) ?? "";
+        if (e.kind === "begin" && e.op !== "same" && e.urn) started.set(e.urn, Date.now());
+        else if (e.kind === "end" && e.urn && started.has(e.urn)) {
+            const s = ((Date.now() - started.get(e.urn)!) / 1000).toFixed(0);
+            console.log(`    ${e.op} ${name}: ${e.error ? `failed after ${s} s` : `done in ${s} s`}`);
+        } else if (e.kind === "log" && e.message?.startsWith("info: "))
+            console.log(`    ${e.message.replace(/^info: (\[runtime\] )?/, "").trimEnd()}`);
+    };
 
     console.log(`\n$ pulumi preview --diff      (stand-in, ${secs()})`);
     try {
@@ -157,7 +179,17 @@ async function rehearse(target: { server: string; recipe: string }): Promise<num
     }
 
     console.log(`\n$ pulumi up                  (stand-in, ${secs()})`);
-    const result = await up(run);
+    let result: Awaited<ReturnType<typeof up>>;
+    try {
+        result = await up(run);
+    } catch (e) {
+        if (!(e instanceof EngineRunError)) throw e;
+        // a rehearsal cleans up after itself: a failed up leaves what it made (a DELETE ME clone attached to
+        // the helper, the recovery lock), and this run's state goes with the process
+        console.error(`\npulumi up failed for ${server}:\n${e.message}\n\nDestroying what it made (${secs()}):`);
+        console.error(formatResult(await destroy(run), `Destroying (${stack})`));
+        return 1;
+    }
     console.log(formatResult(result, `Updating (${stack})`));
     const o = result.outputs;
     const replacement = await replacementOf(o);

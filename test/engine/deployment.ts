@@ -308,7 +308,11 @@ export class Deployment {
                     env: this.run.env,
                     engineAddress,
                     onCall: (c) => this.rpcCalls.push(c),
-                    onDiagnostic: (l) => this.diagnostics.push(l),
+                    onDiagnostic: (l) => {
+                        // the provider host's pulumi.log lines arrive on its stderr, as the CLI streams them while a step runs
+                        this.diagnostics.push(l);
+                        this.run.onEvent?.({ kind: "log", message: l });
+                    },
                 },
                 inputs,
                 variables,
