@@ -34,9 +34,22 @@ export interface AuthOptions {
     interface: Interface;
     caFile?: string;
     insecure: boolean;
+    /** clouds.yaml `<service>_endpoint_override`: a URL used instead of the catalog's (a catalog whose URLs this
+     *  host cannot reach, a proxy in front of one service); keys: compute, volume, network, image */
+    endpointOverrides?: Partial<Record<OverridableService, string>>;
     /** where these came from, e.g. `clouds.yaml cloud "prod" (/etc/openstack/clouds.yaml)`; no secrets */
     source: string;
 }
+
+export type OverridableService = "compute" | "volume" | "network" | "image";
+/** openstacksdk's clouds.yaml keys (`<service_type>_endpoint_override`, block-storage under either name) */
+const OVERRIDE_KEYS: Record<string, OverridableService> = {
+    compute_endpoint_override: "compute",
+    block_storage_endpoint_override: "volume",
+    volumev3_endpoint_override: "volume",
+    network_endpoint_override: "network",
+    image_endpoint_override: "image",
+};
 
 /** Reads a fully qualified config key such as "openstack:password"; undefined when unset. */
 export type ConfigLookup = (key: string) => string | undefined;
@@ -73,6 +86,7 @@ const cloudEntry = z
         cacert: str,
         verify: z.boolean().optional(),
         insecure: z.boolean().optional(),
+        ...Object.fromEntries(Object.keys(OVERRIDE_KEYS).map((k) => [k, z.url().optional()])),
     })
     .passthrough();
 type CloudEntry = z.infer<typeof cloudEntry>;
@@ -147,7 +161,13 @@ function fromCloudEntry(e: CloudEntry): Partial<AuthOptions> {
         caFile: e.cacert,
         insecure: e.insecure ?? (e.verify === false ? true : undefined),
         method: methodOf(e.auth_type),
+        endpointOverrides: endpointOverridesOf(e),
     };
+}
+
+function endpointOverridesOf(e: CloudEntry): AuthOptions["endpointOverrides"] {
+    const found = Object.entries(OVERRIDE_KEYS).flatMap(([k, service]) => (typeof e[k] === "string" ? [[service, e[k]] as const] : []));
+    return found.length ? Object.fromEntries(found) : undefined;
 }
 
 function methodOf(authType: string | undefined): AuthOptions["method"] | undefined {
@@ -157,7 +177,7 @@ function methodOf(authType: string | undefined): AuthOptions["method"] | undefin
     return "password";
 }
 
-type TextField = Exclude<keyof AuthOptions, "method" | "interface" | "insecure" | "source">;
+type TextField = Exclude<keyof AuthOptions, "method" | "interface" | "insecure" | "source" | "endpointOverrides">;
 
 /** Each text field and where it is read from: OS_* variables, then `openstack:` stack config keys (first set wins). */
 const SOURCES: [TextField, string[], string[]][] = [

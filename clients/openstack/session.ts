@@ -225,6 +225,8 @@ export class Session {
     /** The endpoint of a service for our region and interface, from the token's catalog: every entry
      *  of each type is searched (a cloud may register one service per region, each its own entry). */
     endpoint(service: ServiceType): string {
+        const override = service === "identity" ? undefined : this.auth.endpointOverrides?.[service];
+        if (override) return normaliseEndpoint(service, override.replace(/\/+$/, ""));
         const catalog = this.tokenInfo?.catalog ?? [];
         for (const type of CATALOG_TYPES[service]) {
             const ep = catalog
@@ -350,11 +352,12 @@ export class Session {
                 if (service === "compute") headers["X-OpenStack-Nova-API-Version"] = microversion;
             }
             let body: string | NodeJS.ReadableStream | undefined;
+            // a caller's media type stands (Glance's JSON-patch type for an image update)
             if (o.stream) {
-                headers["Content-Type"] = "application/octet-stream";
+                headers["Content-Type"] ??= "application/octet-stream";
                 body = o.stream;
             } else if (o.body !== undefined) {
-                headers["Content-Type"] = "application/json";
+                headers["Content-Type"] ??= "application/json";
                 body = JSON.stringify(o.body);
             }
             let res: RawResponse;

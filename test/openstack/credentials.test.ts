@@ -27,6 +27,14 @@ clouds:
       auth_url: https://keystone.example:5000
       application_credential_id: ac1
       application_credential_secret: s3cret
+  proxied:
+    auth:
+      auth_url: https://keystone.example:5000/v3
+      username: operator
+      password: pw
+      project_name: incidents
+    image_endpoint_override: http://127.0.0.1:19292/
+    block_storage_endpoint_override: https://cinder.jump.example/v3/p1
 `,
 );
 fs.writeFileSync(secure, "clouds:\n  prod:\n    auth:\n      password: from-secure-yaml\n");
@@ -34,6 +42,17 @@ const env = { HOME: dir, OS_CLIENT_CONFIG_FILE: clouds, OS_CLIENT_SECURE_FILE: s
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("resolveAuth", () => {
+    it("reads openstacksdk's <service>_endpoint_override keys (a proxy in front of Glance, a catalog this host cannot reach)", () => {
+        const a = resolveAuth(() => undefined, { ...env, OS_CLOUD: "proxied" });
+        expect(a.endpointOverrides).toEqual({ image: "http://127.0.0.1:19292/", volume: "https://cinder.jump.example/v3/p1" });
+        expect(resolveAuth(() => undefined, { ...env, OS_CLOUD: "prod" }).endpointOverrides).toBeUndefined();
+        const bad = path.join(dir, "bad-override.yaml");
+        fs.writeFileSync(bad, "clouds:\n  x:\n    auth: {auth_url: 'https://k.example/v3'}\n    image_endpoint_override: not a url\n");
+        expect(() => resolveAuth(() => undefined, { ...env, OS_CLIENT_CONFIG_FILE: bad, OS_CLOUD: "x" })).toThrow(
+            /Invalid URL[\s\S]*clouds\.x\.image_endpoint_override/,
+        );
+    });
+
     it("reads OS_CLOUD from clouds.yaml and merges secure.yaml's secrets", () => {
         const a = resolveAuth(() => undefined, { ...env, OS_CLOUD: "prod" });
         expect(a).toMatchObject({
@@ -83,7 +102,7 @@ describe("resolveAuth", () => {
 
     it("says what is missing, where it looked, and never echoes a secret", () => {
         expect(() => resolveAuth(() => undefined, { HOME: dir })).toThrow(/no OpenStack credentials: set OS_CLOUD/);
-        expect(() => resolveAuth(() => undefined, { ...env, OS_CLOUD: "nope" })).toThrow(/has no cloud "nope" \(it has: prod, appcred\)/);
+        expect(() => resolveAuth(() => undefined, { ...env, OS_CLOUD: "nope" })).toThrow(/has no cloud "nope" \(it has: prod, appcred, proxied\)/);
         const noPassword = () =>
             resolveAuth(() => undefined, { HOME: dir, OS_AUTH_URL: "http://k:5000/v3", OS_USERNAME: "u", OS_PROJECT_NAME: "x" });
         expect(noPassword).toThrow(AuthConfigError);
