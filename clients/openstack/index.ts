@@ -6,6 +6,7 @@ import { Session, type SessionLogger } from "./session";
 export * as compute from "./compute";
 export * as blockStorage from "./blockStorage";
 export * as network from "./network";
+export * as image from "./image";
 export * from "./errors";
 export { resolveAuth, type ConfigLookup, type AuthOptions } from "./credentials";
 export { ApiVersionError, compareMicroversions, Session, type ApiVersion, type ServiceType } from "./session";
