@@ -23,6 +23,7 @@ export { DiskRepair, type DiskRepairArgs } from "./providers/diskRepair";
 export { ReservedPort, type ReservedPortArgs } from "./providers/reservedPort";
 export { ReplacementServer, type ReplacementServerArgs } from "./providers/replacementServer";
 export { BootProof, type BootProofArgs } from "./providers/bootProof";
+export { ImageUpload, type ImageUploadArgs } from "./providers/imageUpload";
 export { StepProvider, type StepImplementation, type StepEnvironment } from "./providers/stub";
 
 // the repair toolkit (bash scripts shipped beside its compiled module)
