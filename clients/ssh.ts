@@ -22,6 +22,16 @@ export interface RemoteCommand {
     timeoutSeconds: number;
     /** each stderr line as it arrives (progress of the remote script) */
     onStderrLine?: (line: string) => void;
+    /** reach the host through this one (`ssh -J`): the runbook reaches compute nodes through the director */
+    jump?: JumpHost | null;
+}
+
+export interface JumpHost {
+    host: string;
+    port: number;
+    user: string;
+    privateKeyFile?: string | null;
+    hostKey?: string | null;
 }
 
 export interface RemoteResult {
@@ -161,7 +171,7 @@ function exec(
                 ),
             ),
         );
-        conn.connect({
+        const target = {
             host: c.host,
             port: c.port,
             username: c.user,
@@ -170,6 +180,38 @@ function exec(
             hostVerifier: (key: Buffer) => {
                 seen = fingerprint(key);
                 return expected === undefined || seen === expected;
+            },
+        };
+        if (!c.jump) return conn.connect(target);
+        // `ssh -J`: a channel from the jump host to the target carries the target's own SSH session,
+        // so the target's host key and our key are checked end to end, the jump host sees only bytes
+        const j = c.jump;
+        const jumpExpected = j.hostKey ? pinnedFingerprint(j.hostKey) : undefined;
+        let jumpSeen = "";
+        const via = new Client();
+        conn.on("close", () => via.end());
+        via.on("error", (e) =>
+            finish(
+                new Error(
+                    `SSH to the jump host ${j.user}@${j.host}:${j.port} failed: ${e.message}${jumpSeen && jumpExpected && jumpSeen !== jumpExpected ? ` (host key ${jumpSeen} is not the pinned ${jumpExpected})` : ""}`,
+                ),
+            ),
+        );
+        via.on("ready", () =>
+            via.forwardOut("127.0.0.1", 0, c.host, c.port, (err, sock) => {
+                if (err) return finish(new Error(`the jump host ${j.host} could not reach ${c.host}:${c.port}: ${err.message}`));
+                conn.connect({ ...target, sock });
+            }),
+        );
+        via.connect({
+            host: j.host,
+            port: j.port,
+            username: j.user,
+            readyTimeout: 30_000,
+            ...authOptions(j.privateKeyFile ?? c.privateKeyFile),
+            hostVerifier: (key: Buffer) => {
+                jumpSeen = fingerprint(key);
+                return jumpExpected === undefined || jumpSeen === jumpExpected;
             },
         });
     });

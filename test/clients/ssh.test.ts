@@ -101,3 +101,41 @@ describe("clients/ssh streamRemote", () => {
         expect([out.destroyed, out.writableFinished]).toEqual([true, false]);
     });
 });
+
+describe("clients/ssh through a jump host (ssh -J)", () => {
+    let jump: TestSshd;
+    let target: TestSshd;
+    beforeAll(async () => {
+        if (!available.ok) return;
+        [jump, target] = await Promise.all([startSshd(), startSshd()]);
+        // the target trusts the jump host's client key too: one key for both hops, as an operator's agent would have
+        fs.appendFileSync(path.join(target.dir, "authorized_keys"), fs.readFileSync(`${jump.privateKeyPath}.pub`));
+    });
+    afterAll(async () => {
+        if (!available.ok) return;
+        await Promise.all([jump.stop(), target.stop()]);
+    });
+    const via = () => ({
+        host: target.host,
+        port: target.port,
+        user: target.user,
+        privateKeyFile: jump.privateKeyPath,
+        hostKey: target.hostPublicKey,
+        jump: { host: jump.host, port: jump.port, user: jump.user, hostKey: jump.hostPublicKey },
+        timeoutSeconds: 30,
+    });
+
+    sshTest("the command runs on the target, reached through the jump host, both host keys checked", async () => {
+        const r = await runRemote({ ...via(), command: "echo $SSH_CONNECTION" });
+        expect(r.code).toBe(0);
+        // it ran on the target; the jump host logged our login first
+        expect(r.stdout.trim().split(" ")[3]).toBe(String(target.port));
+        expect(fs.readFileSync(path.join(jump.dir, "sshd.log"), "utf8")).toMatch(/Accepted publickey for root/); // we logged in there first
+    });
+
+    sshTest("a jump host whose key is not the pinned one stops before the target is reached", async () => {
+        await expect(runRemote({ ...via(), jump: { ...via().jump, hostKey: target.hostPublicKey }, command: "true" })).rejects.toThrow(
+            /jump host root@127\.0\.0\.1:\d+ failed[\s\S]*is not the pinned/,
+        );
+    });
+});
