@@ -1,6 +1,8 @@
 // Runbook 000 section B step 3: clone the root volume, never touch the original.
 //   openstack volume create --source <root> --description "inc1234 DELETE ME" vol-clone-inc1234
 // The clone is crash-consistent, like Ceph RBD and LVM clones of an in-use volume.
+// Section C for an ephemeral root: the same DELETE-ME volume, made from the uploaded merged image
+//   openstack volume create --image <merged image> --size <GiB> --bootable vol-clone-inc1234
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { blockStorage, waitFor, type Session } from "../clients/openstack";
@@ -23,9 +25,12 @@ import {
 import { StepProvider, type StepImplementation } from "./stub";
 
 const Inputs = Tagging.extend({
-    sourceVolumeId: z.string().min(1),
+    /** the volume to copy (section B); or */
+    sourceVolumeId: z.string().min(1).nullish(),
+    /** the image to make the volume from (section C, an ephemeral root); exactly one of the two */
+    sourceImageId: z.string().min(1).nullish(),
     name: z.string().min(1),
-    /** GiB; default: the source's size (a clone cannot be smaller) */
+    /** GiB; default: the source volume's size (a clone cannot be smaller); required with sourceImageId */
     size: z.number().int().positive().nullish(),
     availabilityZone: z.string().nullish(),
     volumeType: z.string().nullish(),
@@ -46,7 +51,9 @@ export interface VolumeCloneArgs {
     /** the id of the broken server this chain recovers (the recovery-source tag) */
     source?: pulumi.Input<string>;
     /** the volume to copy; it is only read */
-    sourceVolumeId: pulumi.Input<string>;
+    sourceVolumeId?: pulumi.Input<string>;
+    /** or the image to make it from */
+    sourceImageId?: pulumi.Input<string>;
     name: pulumi.Input<string>;
     size?: pulumi.Input<number>;
     availabilityZone?: pulumi.Input<string>;
@@ -76,7 +83,7 @@ export class VolumeClone extends pulumi.dynamic.Resource {
     }
 }
 
-const what = (i: Inputs) => `clone of volume ${i.sourceVolumeId}`;
+const what = (i: Inputs) => (i.sourceImageId ? `volume from image ${i.sourceImageId}` : `clone of volume ${i.sourceVolumeId}`);
 
 const outputsOf = (i: Inputs, v: blockStorage.Volume): Outputs => ({ ...i, volumeId: v.id, size: v.size, status: v.status });
 
@@ -100,7 +107,7 @@ async function waitAvailable(
             done: (v) => v.status === "available",
             failed: (v) =>
                 v.status.startsWith("error")
-                    ? `Cinder could not clone ${i.sourceVolumeId}; see the cinder-volume log, then make a new clone with \`pulumi up --replace <urn of ${i.logicalName}>\``
+                    ? `Cinder could not make the ${what(i)}; see the cinder-volume log, then make a new clone with \`pulumi up --replace <urn of ${i.logicalName}>\``
                     : undefined,
             timeoutSeconds: i.timeoutSeconds,
             progress: log,
@@ -118,7 +125,7 @@ export const impl: StepImplementation = {
     async diff(_id, olds, news) {
         // a different source, size, type or zone is a different clone (Cinder cannot change them in place)
         return diffBy(olds, news, {
-            replaceOn: ["sourceVolumeId", "size", "availabilityZone", "volumeType", "incident", "stack"],
+            replaceOn: ["sourceVolumeId", "sourceImageId", "size", "availabilityZone", "volumeType", "incident", "stack"],
             updateOn: ["name", "retain", "helperServerId", "timeoutSeconds"],
         });
     },
@@ -127,11 +134,16 @@ export const impl: StepImplementation = {
         const i = parse(Inputs, raw, "VolumeClone inputs");
         const log = progress("VolumeClone", i);
         const s = await session(env, log);
-        const source = await blockStorage.getVolume(s, i.sourceVolumeId);
+        if (!i.sourceVolumeId === !i.sourceImageId)
+            throw new Error(`${i.logicalName}: give exactly one of sourceVolumeId and sourceImageId (a bug in the recipe that built it)`);
+        if (i.sourceImageId && !i.size) throw new Error(`${i.logicalName}: a volume from image ${i.sourceImageId} needs a size`);
+        const source = i.sourceVolumeId ? await blockStorage.getVolume(s, i.sourceVolumeId) : undefined;
+        const fromSource = (v: blockStorage.Volume) =>
+            i.sourceVolumeId ? v.source_volid === i.sourceVolumeId : v.volume_image_metadata?.image_id === i.sourceImageId;
         // A clone this stack started but never recorded (a crash between the API call and the state
         // write) is adopted, found by our tags and source, never by its name.
         const leftover = (await blockStorage.listVolumesByMetadata(s, recoveryMetadata(i))).find(
-            (v) => v.source_volid === i.sourceVolumeId && !/deleting|error/.test(v.status),
+            (v) => fromSource(v) && !/deleting|error/.test(v.status),
         );
         let volume = leftover;
         if (leftover) log(`adopting volume ${leftover.id}: an earlier run of this stack created it and did not finish`);
@@ -139,13 +151,18 @@ export const impl: StepImplementation = {
             volume = await blockStorage.createVolume(s, {
                 name: i.name,
                 description: deleteMeDescription(i.incident, what(i)),
-                size: i.size ?? source.size,
-                sourceVolumeId: i.sourceVolumeId,
-                availabilityZone: i.availabilityZone ?? source.availability_zone ?? undefined,
+                size: i.size ?? source!.size,
+                sourceVolumeId: i.sourceVolumeId ?? undefined,
+                imageId: i.sourceImageId ?? undefined,
+                availabilityZone: i.availabilityZone ?? source?.availability_zone ?? undefined,
                 volumeType: i.volumeType ?? undefined,
                 metadata: recoveryMetadata(i),
             });
-            log(`cloning volume ${source.id} (${source.size} GiB, ${source.status}) into ${volume.id}`);
+            log(
+                source
+                    ? `cloning volume ${source.id} (${source.size} GiB, ${source.status}) into ${volume.id}`
+                    : `copying image ${i.sourceImageId} into volume ${volume.id} (${i.size} GiB)`,
+            );
         }
         const id = volume!.id;
         const done = await waitAvailable(

@@ -18,6 +18,8 @@ export const Volume = z.object({
     volume_type: z.string().nullish(),
     multiattach: z.boolean().optional(),
     source_volid: z.string().nullish(),
+    /** a volume created from an image: Glance's properties as Cinder copied them (image_id among them) */
+    volume_image_metadata: z.record(z.string(), z.unknown()).nullish(),
     // Cinder stores strings; a scalar of another type (the v2 api-ref sample's `"readonly": false`) reads as its text
     metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
     attachments: z
@@ -70,6 +72,8 @@ export interface CreateVolumeRequest {
     description: string;
     size: number;
     sourceVolumeId?: string;
+    /** create from a Glance image (Cinder copies its data in, `downloading`) */
+    imageId?: string;
     availabilityZone?: string;
     volumeType?: string;
     metadata: Record<string, string>;
@@ -83,6 +87,7 @@ export async function createVolume(s: Session, r: CreateVolumeRequest): Promise<
             size: r.size,
             metadata: r.metadata,
             ...(r.sourceVolumeId ? { source_volid: r.sourceVolumeId } : {}),
+            ...(r.imageId ? { imageRef: r.imageId } : {}),
             ...(r.availabilityZone ? { availability_zone: r.availabilityZone } : {}),
             ...(r.volumeType ? { volume_type: r.volumeType } : {}),
         },
