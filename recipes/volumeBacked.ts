@@ -7,15 +7,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { compute } from "../clients/openstack";
-import type { RepairAction, RepairReport } from "../toolkit";
-import { BootProof } from "../providers/bootProof";
-import { DiskRepair } from "../providers/diskRepair";
-import { HelperAttachment } from "../providers/helperAttachment";
+import type { RepairReport } from "../toolkit";
 import { IncidentLock } from "../providers/incidentLock";
-import { ReplacementServer } from "../providers/replacementServer";
-import { ReservedPort } from "../providers/reservedPort";
 import { VolumeClone } from "../providers/volumeClone";
 import { cloneName } from "../providers/tags";
+import { bootsReplacement, provesBoot, repairAndReplace, type BootEvidence, type RepairChainArgs } from "./chain";
 import { defineRecipe } from "./recipe";
 import {
     BootProofSection,
@@ -31,53 +27,15 @@ import {
     TimeoutsSection,
 } from "./sections";
 
-export interface VolumeBackedArgs {
-    /** the incident id; temporary things are described `<incident> DELETE ME` */
-    incident: string;
-    /** `<organization>/<project>/<stack>`, the owner tag of everything created */
-    stack: string;
+export { bootsReplacement, provesBoot, type BootEvidence } from "./chain";
+
+/** The chain of runbook 000 B: the clone of the root volume, then the shared repair chain. */
+export interface VolumeBackedArgs extends RepairChainArgs {
     /** the DELETE-ME clone's name (default vol-clone-<incident>) */
     cloneName?: string;
-    /** 000 B 2: the server that will not boot (it is stopped, never deleted or changed otherwise) */
-    brokenServer: { id: string; name: string; availabilityZone?: string; flavorId: string; keyName?: string };
     /** 000 B 2: its root volume (only ever read: the clone is made from it) */
     rootVolume: { id: string; size: number; volumeType?: string; availabilityZone?: string };
-    /** 000 B 4-5: the helper ("snap-mounter") and how to reach its operating system */
-    helper: { serverId: string; address: string; port: number; user: string; privateKeyFile?: string; hostKey?: string; byIdDir?: string };
-    /** 000 B 9: what to repair; mode "report" changes nothing and boots nothing */
-    repair: { actions: RepairAction[]; mode: "repair" | "report"; fstabPolicy?: "comment" | "nofail"; customScript?: string };
-    /** 002/003: take over the broken server's ports, reserve one address in a new port, or not keep the address */
-    keepIp:
-        | { mode: "takeover"; portIds: string[] }
-        | { mode: "create"; networkId: string; fixedIps: { subnet_id: string; ip_address: string }[] }
-        | { mode: "none"; networkIds: string[] };
-    /** 000 C: the replacement (default name <server>-recovered); boot false stops after the repair */
-    replacement: { name: string; boot: boolean; dataVolumeIds: string[]; hostname?: string };
-    /** what destroy keeps (default: all three), promoted: DELETE ME and recovery tags removed */
-    retain: { server: boolean; port: boolean; rootVolume: boolean };
-    timeouts: { cloneSeconds: number; repairSeconds: number; bootSeconds: number };
-    /** 000 C "check the new instance": its console read until a login prompt; absent or not enabled: not proven
-     *  (the stack's config enables it by default) */
-    bootProof?: { enabled: boolean; timeoutSeconds: number; loginPattern?: string };
-    /** the stack's LeftoverSweep: the lock waits for it, so destroy deletes it after every chain */
-    sweep?: { resource: pulumi.Resource; name: string };
 }
-
-/** A replacement boots only from a repaired disk, and only when asked to. */
-export const bootsReplacement = (a: { repair: { mode: string }; replacement: { boot: boolean } }): boolean =>
-    a.repair.mode === "repair" && a.replacement.boot;
-
-export interface BootEvidence {
-    outcome: "login";
-    /** the console lines: the prompt and the lines just before it */
-    evidence: string[];
-    /** from the first console read to the prompt */
-    seconds: number;
-}
-
-/** The replacement's boot is proven when it boots and the proof is enabled. */
-export const provesBoot = (a: Pick<VolumeBackedArgs, "repair" | "replacement" | "bootProof">): boolean =>
-    bootsReplacement(a) && (a.bootProof?.enabled ?? false);
 
 export class VolumeBackedRecovery extends pulumi.ComponentResource {
     declare readonly cloneVolumeId: pulumi.Output<string>;
@@ -120,122 +78,13 @@ export class VolumeBackedRecovery extends pulumi.ComponentResource {
             { ...parent, dependsOn: [lock] },
         );
 
-        const attachment = new HelperAttachment(
-            `${name}-attachment`,
-            { ...tags, helperServerId: a.helper.serverId, volumeId: clone.volumeId },
+        const { repair, serverId, ipAddresses, bootProof, retained } = repairAndReplace(
+            name,
+            a,
+            clone,
             parent,
+            a.cloneName ?? cloneName(a.incident),
         );
-
-        const repair = new DiskRepair(
-            `${name}-repair`,
-            {
-                ...tags,
-                volumeId: attachment.volumeId, // after the attachment: the disk must be there
-                helperServerId: a.helper.serverId,
-                host: a.helper.address,
-                port: a.helper.port,
-                user: a.helper.user,
-                privateKeyFile: a.helper.privateKeyFile,
-                hostKey: a.helper.hostKey,
-                byIdDir: a.helper.byIdDir,
-                actions: a.repair.actions,
-                mode: a.repair.mode,
-                fstabPolicy: a.repair.fstabPolicy,
-                customScript: a.repair.customScript,
-                timeoutSeconds: a.timeouts.repairSeconds,
-            },
-            parent,
-        );
-
-        // explicit type arguments: without strict (the runner's default options) output(undefined) is Output<any>
-        let serverId: pulumi.Output<string | undefined> = pulumi.output<string | undefined>(undefined);
-        let ipAddresses: pulumi.Output<string[]> = pulumi.output<string[]>([]);
-        let bootProof: pulumi.Output<BootEvidence | undefined> = pulumi.output<BootEvidence | undefined>(undefined);
-        const retained: string[] = [];
-        if (boots) {
-            // the broken server is stopped (fenced) only once the repair has succeeded
-            const ports =
-                a.keepIp.mode === "takeover"
-                    ? a.keepIp.portIds.map(
-                          (portId, n) =>
-                              new ReservedPort(
-                                  `${name}-port-${n}`,
-                                  {
-                                      ...tags,
-                                      mode: "takeover",
-                                      brokenServerId: a.brokenServer.id,
-                                      portId,
-                                      timeoutSeconds: a.timeouts.bootSeconds,
-                                  },
-                                  { ...parent, dependsOn: [repair] },
-                              ),
-                      )
-                    : a.keepIp.mode === "create"
-                      ? [
-                            new ReservedPort(
-                                `${name}-port-0`,
-                                {
-                                    ...tags,
-                                    mode: "create",
-                                    brokenServerId: a.brokenServer.id,
-                                    networkId: a.keepIp.networkId,
-                                    fixedIps: a.keepIp.fixedIps,
-                                    retain: a.retain.port,
-                                    timeoutSeconds: a.timeouts.bootSeconds,
-                                },
-                                { ...parent, dependsOn: [repair] },
-                            ),
-                        ]
-                      : [];
-            const server = new ReplacementServer(
-                `${name}-server`,
-                {
-                    ...tags,
-                    name: a.replacement.name,
-                    flavorId: a.brokenServer.flavorId,
-                    bootVolumeId: clone.volumeId,
-                    portIds: ports.map((p) => p.portId),
-                    networkIds: a.keepIp.mode === "none" ? a.keepIp.networkIds : [],
-                    availabilityZone: a.brokenServer.availabilityZone,
-                    keyName: a.brokenServer.keyName,
-                    hostname: a.replacement.hostname,
-                    brokenServerId: a.brokenServer.id,
-                    dataVolumeIds: a.replacement.dataVolumeIds,
-                    retain: a.retain.server,
-                    timeoutSeconds: a.timeouts.bootSeconds,
-                },
-                { ...parent, dependsOn: [repair, ...ports] },
-            );
-            serverId = server.serverId;
-            ipAddresses = server.ipAddresses;
-            if (a.bootProof?.enabled) {
-                // ACTIVE says the hypervisor started it; the console says whether the repaired disk boots
-                const proof = new BootProof(
-                    `${name}-boot`,
-                    {
-                        ...tags,
-                        serverId: server.serverId,
-                        serverName: a.replacement.name,
-                        loginPattern: a.bootProof.loginPattern,
-                        timeoutSeconds: a.bootProof.timeoutSeconds,
-                    },
-                    { ...parent, dependsOn: [server] },
-                );
-                bootProof = pulumi
-                    .all([proof.outcome, proof.evidence, proof.seconds])
-                    .apply(([outcome, evidence, seconds]): BootEvidence => ({ outcome, evidence, seconds }));
-            }
-            if (a.retain.server) retained.push(`server ${a.replacement.name}`);
-            if (a.keepIp.mode === "takeover") {
-                retained.push(
-                    `port(s) ${a.keepIp.portIds.join(", ")} (the broken server's own, ${a.retain.server ? "now the replacement's" : `given back to ${a.brokenServer.name} on destroy`})`,
-                );
-            }
-            if (a.keepIp.mode === "create" && a.retain.port)
-                retained.push(`port with ${a.keepIp.fixedIps.map((f) => f.ip_address).join(", ")}`);
-            if (a.retain.rootVolume)
-                retained.push(`root volume ${a.replacement.name} boots from (${a.cloneName ?? cloneName(a.incident)})`);
-        }
 
         this.cloneVolumeId = clone.volumeId;
         this.repairReport = repair.report;
