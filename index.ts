@@ -7,8 +7,9 @@
 // The dynamic resources below serialize only providers/stub.ts into state; their implementation is
 // loaded at call time from the installed package (see README "Upgrades and the state contract").
 
-// the recipe: the whole runbook as one ComponentResource
+// the recipes: the whole runbook as one ComponentResource each
 export { VolumeBackedRecovery, bootsReplacement, volumeBackedRecipe, type VolumeBackedArgs } from "./recipes/volumeBacked";
+export { EphemeralRecovery, ephemeralRecipe, type EphemeralArgs } from "./recipes/ephemeral";
 
 // the recipe contract and the registry the stack program chooses from
 export { defineRecipe, type Recipe, type RecipeDefinition, type ServerFacts, type BuiltRecipe } from "./recipes/recipe";
@@ -24,6 +25,8 @@ export { ReservedPort, type ReservedPortArgs } from "./providers/reservedPort";
 export { ReplacementServer, type ReplacementServerArgs } from "./providers/replacementServer";
 export { BootProof, type BootProofArgs } from "./providers/bootProof";
 export { ImageUpload, type ImageUploadArgs } from "./providers/imageUpload";
+export { EphemeralDiskCopy, type EphemeralDiskCopyArgs } from "./providers/ephemeralDiskCopy";
+export { DiskFlatten, type DiskFlattenArgs } from "./providers/diskFlatten";
 export { StepProvider, type StepImplementation, type StepEnvironment } from "./providers/stub";
 
 // the repair toolkit (bash scripts shipped beside its compiled module)

@@ -5,7 +5,6 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ServerFacts } from "../../recipes/recipe";
 import { RECIPES } from "../../recipes/registry";
-import { ConfigError } from "../../stacks/config";
 import { chooseRecipe } from "../../stacks/discover";
 
 const README = fs.readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
@@ -37,14 +36,17 @@ describe("the recipe registry", () => {
         });
     });
 
-    it("a server no recipe fits is refused at preview, with each recipe's reason", () => {
-        expect(() => chooseRecipe("auto", facts(false))).toThrow(ConfigError);
-        expect(() => chooseRecipe("auto", facts(false))).toThrow(
-            /openstack-recovery:strategy: no recipe of this version recovers web-9 \(volume-backed: web-9 is not volume-backed \(it boots from image img-1 on local disk\)\)/,
-        );
+    it("auto chooses ephemeral for a server booted from an image onto local disk, and says why", () => {
+        expect(chooseRecipe("auto", facts(false))).toMatchObject({
+            recipe: { strategy: "ephemeral" },
+            why: "strategy auto chose ephemeral: web-9 boots from image img-1 onto its compute host's local disk",
+        });
     });
 
     it("a forced recipe that does not fit is refused, with the fix", () => {
         expect(() => chooseRecipe("volume-backed", facts(false))).toThrow(/not volume-backed[\s\S]*fix: pulumi config set strategy auto/);
+        expect(() => chooseRecipe("ephemeral", facts(true))).toThrow(
+            /boots from volume v-root, not from a local disk[\s\S]*fix: pulumi config set strategy auto/,
+        );
     });
 });

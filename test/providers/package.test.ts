@@ -20,7 +20,7 @@ const STEPS = fs
     .sort();
 
 /** The steps 0.1.0 had: today's, less those added since (a stack made by 0.1.0 holds no stub of those). */
-const STEPS_OF_0_1_0 = STEPS.filter((s) => !["leftoverSweep", "bootProof", "imageUpload"].includes(s));
+const STEPS_OF_0_1_0 = STEPS.filter((s) => !["leftoverSweep", "bootProof", "imageUpload", "ephemeralDiskCopy", "diskFlatten"].includes(s));
 
 /** The environment of a child: no npm_* leaking from `npm test`, no override, no NODE_PATH. */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -92,10 +92,12 @@ describe("the packed package in another project", () => {
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("knows the nine steps", () => {
+    it("knows the eleven steps", () => {
         expect(STEPS).toEqual([
             "bootProof",
+            "diskFlatten",
             "diskRepair",
+            "ephemeralDiskCopy",
             "helperAttachment",
             "imageUpload",
             "incidentLock",
@@ -139,6 +141,9 @@ describe("the packed package in another project", () => {
                 "ReplacementServer",
                 "BootProof",
                 "ImageUpload",
+                "EphemeralDiskCopy",
+                "DiskFlatten",
+                "EphemeralRecovery",
                 "buildRepairScript",
                 "parseRepairReport",
                 "recoveryProgram",
@@ -236,7 +241,7 @@ export type Report = RepairReport;
             return file;
         };
 
-        it("holds a stub for every step of today that 0.1.0 had (LeftoverSweep came in 0.2.0, BootProof and ImageUpload after it)", () => {
+        it("holds a stub for every step of today that 0.1.0 had (LeftoverSweep came in 0.2.0, BootProof and the ephemeral steps after it)", () => {
             const steps = Object.values(JSON.parse(fs.readFileSync(old(), "utf8")) as Record<string, { provider: string }>).map(
                 (e) => /__provider\.step = "(\w+)"/.exec(e.provider)?.[1],
             );

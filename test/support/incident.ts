@@ -23,8 +23,7 @@ export function recordedClouds(recorder: ApiRecorder, dir: string): string {
 }
 
 /** The host key line the lab recorded for the helper (what an operator pins). */
-export function pinnedHostKey(seed: Seed): string {
-    const g = seed.snapMounter.guest;
+export function pinnedHostKey(seed: Seed, g: Seed["snapMounter"]["guest"] = seed.snapMounter.guest): string {
     const line = fs
         .readFileSync(g.knownHosts, "utf8")
         .split("\n")
@@ -79,6 +78,30 @@ export function web1Run(o: IncidentOptions): StackRun {
         env: { OS_CLIENT_CONFIG_FILE: o.cloudsFile },
         // the stack's optional post-recovery check (verify) really runs, as the @pulumi/command plugin would run it
         mockResource: localCommand,
+    };
+}
+
+/** The ephemeral config an operator sets for eph-1: its compute host (the compute-1 guest, root with the seed's key,
+ *  host key pinned) and a work directory of this run's own. */
+export function ephemeralConfig(seed: Seed, workDir: string): Record<string, unknown> {
+    const h = seed.eph1.computeHost;
+    return {
+        computeHost: { address: h.address, sshPort: h.port, sshUser: h.user, sshKeyFile: h.keyPath, hostKey: pinnedHostKey(seed, h) },
+        workDir,
+    };
+}
+
+/** eph-1 as an incident stack: web-1's run with server eph-1 and the ephemeral section. */
+export function eph1Run(o: IncidentOptions & { workDir: string }): StackRun {
+    const base = web1Run(o);
+    return {
+        ...base,
+        config: {
+            ...base.config,
+            "openstack-recovery:server": "eph-1",
+            "openstack-recovery:ephemeral": JSON.stringify(ephemeralConfig(o.seed, o.workDir)),
+            ...o.config,
+        },
     };
 }
 

@@ -1,0 +1,284 @@
+// Runbook 000 section A steps 2-7: copy the instance's ephemeral disk and its backing file from the
+// compute host to a work directory on this machine.
+//   scp heat-admin@compute-1:/var/lib/nova/instances/<uuid>/disk ./<uuid>-disk
+//   file ./<uuid>-disk   -> has backing file (path /var/lib/nova/instances/_base/<hash>)
+//   ls -l /var/lib/nova/instances/_base/<hash>   # already here from an earlier incident? then skip it
+// Over SSH (directly, or through a jump host as the runbook goes through the director), with only
+// reads on the compute host: `stat`, `sha256sum` and `cat`; nothing is ever written there. Each file
+// arrives hashed while it streams and counts only when the compute host's own sha256sum agrees, so a
+// cut-off transfer, a flipped byte or a disk that changed during the copy fails the step.
+import { execFileSync } from "child_process";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { Transform } from "stream";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { runRemote, streamRemote, type JumpHost, type RemoteCommand } from "../clients/ssh";
+import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire } from "./step";
+import { StepProvider, type StepImplementation } from "./stub";
+
+const SshTarget = z.object({
+    host: z.string().min(1),
+    port: z.number().int().positive().default(22),
+    user: z.string().min(1),
+    privateKeyFile: z.string().nullish(),
+    hostKey: z.string().nullish(),
+});
+
+const Inputs = Tagging.extend({
+    computeHost: SshTarget.extend({ jump: SshTarget.nullish() }),
+    /** the instance's disk on the compute host: <instances_path>/<server id>/disk */
+    diskPath: z.string().startsWith("/"),
+    /** where the copies go on this machine; `<workDir>/_base` keeps backing files for later incidents */
+    workDir: z.string().startsWith("/"),
+    timeoutSeconds: z.number().positive().default(3600),
+});
+type Inputs = z.infer<typeof Inputs>;
+const Outputs = Inputs.extend({
+    overlayFile: z.string(),
+    overlaySha256: z.string(),
+    /** the backing path the overlay names, on the compute host */
+    backingPath: z.string().nullable(),
+    baseFile: z.string().nullable(),
+    baseSha256: z.string().nullable(),
+    /** this step copied the base (destroy deletes it); false: it was in the cache already (destroy keeps it) */
+    baseCopied: z.boolean(),
+    bytesCopied: z.number(),
+    /** the compute host's key as it presented it (pin it with computeHost.hostKey) */
+    hostKeyFingerprint: z.string(),
+});
+type Outputs = z.infer<typeof Outputs>;
+
+interface SshTargetArgs {
+    host: pulumi.Input<string>;
+    port?: pulumi.Input<number>;
+    user: pulumi.Input<string>;
+    privateKeyFile?: pulumi.Input<string>;
+    hostKey?: pulumi.Input<string>;
+}
+
+export interface EphemeralDiskCopyArgs {
+    incident: pulumi.Input<string>;
+    stack: pulumi.Input<string>;
+    source?: pulumi.Input<string>;
+    computeHost: pulumi.Input<SshTargetArgs & { jump?: pulumi.Input<SshTargetArgs> }>;
+    diskPath: pulumi.Input<string>;
+    workDir: pulumi.Input<string>;
+    timeoutSeconds?: pulumi.Input<number>;
+}
+
+/** DELETE-ME copies, on this machine, of an ephemeral disk and its backing file. */
+export class EphemeralDiskCopy extends pulumi.dynamic.Resource {
+    declare readonly overlayFile: pulumi.Output<string>;
+    declare readonly baseFile: pulumi.Output<string | null>;
+    declare readonly baseSha256: pulumi.Output<string | null>;
+    declare readonly bytesCopied: pulumi.Output<number>;
+    declare readonly hostKeyFingerprint: pulumi.Output<string>;
+
+    constructor(name: string, args: EphemeralDiskCopyArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            new StepProvider("ephemeralDiskCopy"),
+            name,
+            {
+                overlayFile: undefined,
+                baseFile: undefined,
+                baseSha256: undefined,
+                bytesCopied: undefined,
+                hostKeyFingerprint: undefined,
+                ...args,
+                logicalName: name,
+            },
+            opts,
+            MODULE,
+            "EphemeralDiskCopy",
+        );
+    }
+}
+
+const GiB = 1024 ** 3;
+const gib = (n: number) => `${(n / GiB).toFixed(2)} GiB`;
+const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
+
+/** The incident's own directory: its name says what it is, and that it goes. */
+export const incidentDir = (i: Pick<Inputs, "workDir" | "incident" | "logicalName">) => path.join(i.workDir, `${i.logicalName}.DELETE-ME`);
+const baseCache = (i: Pick<Inputs, "workDir">) => path.join(i.workDir, "_base");
+
+function ssh(i: Inputs): Omit<RemoteCommand, "command" | "timeoutSeconds" | "stdin"> {
+    const h = i.computeHost;
+    const jump: JumpHost | undefined = h.jump ? { ...h.jump } : undefined;
+    return { host: h.host, port: h.port, user: h.user, privateKeyFile: h.privateKeyFile, hostKey: h.hostKey, jump };
+}
+
+/** A read-only command on the compute host; its stdout, or an error that says where and why. */
+async function onHost(i: Inputs, command: string, what: string): Promise<{ stdout: string; fingerprint: string }> {
+    const r = await runRemote({ ...ssh(i), command, timeoutSeconds: 600 });
+    if (r.code !== 0)
+        throw new Error(
+            `${what} on ${i.computeHost.user}@${i.computeHost.host} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`,
+        );
+    return { stdout: r.stdout, fingerprint: r.hostKeyFingerprint };
+}
+
+const StatLine = z.string().regex(/^\d+$/).transform(Number);
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+async function remoteFacts(i: Inputs, file: string): Promise<{ size: number; sha256: string; fingerprint: string }> {
+    const r = await onHost(i, `stat -L -c %s -- ${quote(file)} && sha256sum -- ${quote(file)}`, `reading ${file}`);
+    const [size, sum] = r.stdout.trim().split("\n");
+    return { size: StatLine.parse(size), sha256: Sha256.parse(sum?.split(/\s/)[0]), fingerprint: r.fingerprint };
+}
+
+function freeBytes(dir: string): number {
+    const out = execFileSync("df", ["-B1", "--output=avail", dir], { encoding: "utf8" });
+    return Number(out.trim().split("\n").at(-1));
+}
+
+/** Stream one file from the compute host to `dest` (a .part first, renamed once the compute host's
+ *  sha256sum agrees with what arrived). */
+async function fetch(
+    i: Inputs,
+    remote: string,
+    expected: { size: number; sha256: string },
+    dest: string,
+    log: (m: string) => void,
+): Promise<void> {
+    const part = `${dest}.part`;
+    const hash = createHash("sha256");
+    let got = 0;
+    let last = Date.now();
+    const t0 = last;
+    const meter = new Transform({
+        transform(chunk: Buffer, _e, done) {
+            hash.update(chunk);
+            got += chunk.length;
+            if (Date.now() - last >= 10_000) {
+                last = Date.now();
+                log(
+                    `copied ${gib(got)} of ${gib(expected.size)} of ${remote} (${(got / 1024 ** 2 / ((last - t0) / 1000)).toFixed(0)} MiB/s)`,
+                );
+            }
+            done(null, chunk);
+        },
+    });
+    const out = fs.createWriteStream(part, { mode: 0o600 });
+    meter.pipe(out);
+    const closed = new Promise<void>((res, rej) => {
+        out.once("close", res);
+        out.once("error", rej);
+    });
+    try {
+        const r = await streamRemote({ ...ssh(i), command: `cat -- ${quote(remote)}`, stdout: meter, timeoutSeconds: i.timeoutSeconds });
+        await closed;
+        if (r.code !== 0) throw new Error(`cat ${remote} exited ${r.code}: ${r.stderr.trim()}`);
+        const sum = hash.digest("hex");
+        if (got !== expected.size)
+            throw new Error(
+                `the copy of ${remote} was cut off: ${got} of ${expected.size} bytes arrived. Nothing was kept; run \`pulumi up\` again`,
+            );
+        if (sum !== expected.sha256)
+            throw new Error(
+                `the copy of ${remote} is not what the compute host holds (sha256 ${sum.slice(0, 16)}... arrived, ${expected.sha256.slice(0, 16)}... there): ` +
+                    `corrupted in transfer, or the disk changed while it was copied (a running server writes it: stop it first, \`openstack server stop\`). Nothing was kept; run \`pulumi up\` again`,
+            );
+        fs.renameSync(part, dest);
+        log(`copied ${remote} (${gib(got)}) in ${((Date.now() - t0) / 1000).toFixed(0)}s; sha256 matches the compute host's`);
+    } catch (e) {
+        fs.rmSync(part, { force: true });
+        throw e;
+    }
+}
+
+function sha256Of(file: string): string {
+    return execFileSync("sha256sum", ["--", file], { encoding: "utf8" }).split(/\s/)[0]!;
+}
+
+const BackingInfo = z.object({ "backing-filename": z.string().optional(), format: z.string() });
+
+export const impl: StepImplementation = {
+    async check(_olds, news) {
+        return checkInputs(Inputs, news);
+    },
+
+    async diff(_id, olds, news) {
+        return diffBy(olds, news, {
+            replaceOn: ["diskPath", "workDir", "incident", "stack"],
+            updateOn: ["computeHost", "timeoutSeconds"],
+        });
+    },
+
+    async create(raw) {
+        const i = parse(Inputs, raw, "EphemeralDiskCopy inputs");
+        const log = progress("EphemeralDiskCopy", i);
+        const dir = incidentDir(i);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(baseCache(i), { recursive: true, mode: 0o700 });
+        const disk = await remoteFacts(i, i.diskPath);
+        log(`${i.diskPath} on ${i.computeHost.host}: ${gib(disk.size)} (host key ${disk.fingerprint})`);
+        // room for the copy and, later, the merged image (at most overlay + base): checked before a byte moves
+        const free = freeBytes(dir);
+        if (free < 2 * disk.size)
+            throw new Error(
+                `${i.logicalName}: ${dir} has ${gib(free)} free; the copy of ${i.diskPath} needs ${gib(disk.size)} and the merged image as much again plus the base. Set ephemeral.workDir to a filesystem with at least ${gib(2 * disk.size)} free (and the base's size again)`,
+            );
+        const overlayFile = path.join(dir, "disk");
+        await fetch(i, i.diskPath, disk, overlayFile, log);
+        let bytes = disk.size;
+        const info = BackingInfo.parse(JSON.parse(execFileSync("qemu-img", ["info", "--output=json", overlayFile], { encoding: "utf8" })));
+        const backingPath = info["backing-filename"] ?? null;
+        let baseFile: string | null = null;
+        let baseSha256: string | null = null;
+        let baseCopied = false;
+        if (backingPath) {
+            const base = await remoteFacts(i, backingPath);
+            baseFile = path.join(baseCache(i), path.basename(backingPath));
+            baseSha256 = base.sha256;
+            // runbook step 6: an earlier incident's copy of the same base serves again, if its bytes are the same
+            if (fs.existsSync(baseFile) && sha256Of(baseFile) === base.sha256)
+                log(`${baseFile} is already here with the same sha256: not copied again`);
+            else {
+                const room = freeBytes(baseCache(i));
+                if (room < 2 * base.size)
+                    throw new Error(
+                        `${i.logicalName}: ${baseCache(i)} has ${gib(room)} free; the base ${backingPath} needs ${gib(base.size)} and the merged image up to as much again. Free space there or set ephemeral.workDir elsewhere`,
+                    );
+                await fetch(i, backingPath, base, baseFile, log);
+                baseCopied = true;
+                bytes += base.size;
+            }
+        }
+        const outs: Outputs = {
+            ...i,
+            overlayFile,
+            overlaySha256: disk.sha256,
+            backingPath,
+            baseFile,
+            baseSha256,
+            baseCopied,
+            bytesCopied: bytes,
+            hostKeyFingerprint: disk.fingerprint,
+        };
+        return { id: overlayFile, outs: wire(outs) };
+    },
+
+    async read(id, props) {
+        const o = parse(Outputs, props, "EphemeralDiskCopy state");
+        if (!fs.existsSync(o.overlayFile)) return { id: "", props: {} };
+        return { id, props: wire(o) };
+    },
+
+    async update(_id, olds, news) {
+        const o = parse(Outputs, olds, "EphemeralDiskCopy state");
+        const i = parse(Inputs, news, "EphemeralDiskCopy inputs");
+        return { outs: wire({ ...o, ...i }) };
+    },
+
+    async delete(_id, props) {
+        const o = parse(Outputs, props, "EphemeralDiskCopy state");
+        const log = progress("EphemeralDiskCopy", o);
+        // only what this step wrote: its incident directory, and the base if it copied it
+        fs.rmSync(incidentDir(o), { recursive: true, force: true });
+        if (o.baseCopied && o.baseFile) fs.rmSync(o.baseFile, { force: true });
+        log(`deleted ${incidentDir(o)}${o.baseCopied && o.baseFile ? ` and ${o.baseFile}` : ""}`);
+    },
+};
