@@ -102,7 +102,9 @@ describe("resolveAuth", () => {
 
     it("says what is missing, where it looked, and never echoes a secret", () => {
         expect(() => resolveAuth(() => undefined, { HOME: dir })).toThrow(/no OpenStack credentials: set OS_CLOUD/);
-        expect(() => resolveAuth(() => undefined, { ...env, OS_CLOUD: "nope" })).toThrow(/has no cloud "nope" \(it has: prod, appcred, proxied\)/);
+        expect(() => resolveAuth(() => undefined, { ...env, OS_CLOUD: "nope" })).toThrow(
+            /has no cloud "nope" \(it has: prod, appcred, proxied\)/,
+        );
         const noPassword = () =>
             resolveAuth(() => undefined, { HOME: dir, OS_AUTH_URL: "http://k:5000/v3", OS_USERNAME: "u", OS_PROJECT_NAME: "x" });
         expect(noPassword).toThrow(AuthConfigError);
