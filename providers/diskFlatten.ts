@@ -12,7 +12,7 @@ import * as path from "path";
 import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire } from "./step";
+import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const Inputs = Tagging.extend({
@@ -62,8 +62,7 @@ export class DiskFlatten extends pulumi.dynamic.Resource {
     }
 }
 
-const GiB = 1024 ** 3;
-const gib = (n: number) => `${(n / GiB).toFixed(2)} GiB`;
+const gib = humanBytes;
 const Info = z.object({
     format: z.string(),
     "virtual-size": z.number(),

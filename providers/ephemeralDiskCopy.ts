@@ -15,7 +15,7 @@ import { Transform } from "stream";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { runRemote, streamRemote, type JumpHost, type RemoteCommand } from "../clients/ssh";
-import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire } from "./step";
+import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const SshTarget = z.object({
@@ -96,8 +96,7 @@ export class EphemeralDiskCopy extends pulumi.dynamic.Resource {
     }
 }
 
-const GiB = 1024 ** 3;
-const gib = (n: number) => `${(n / GiB).toFixed(2)} GiB`;
+const gib = humanBytes;
 const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
 /** The incident's own directory: its name says what it is, and that it goes. */

@@ -28,6 +28,7 @@ import {
     TAG_RESOURCE,
     Tagging,
     wire,
+    humanBytes,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -82,8 +83,7 @@ export class ImageUpload extends pulumi.dynamic.Resource {
 }
 
 const what = (i: Inputs) => `image of ${i.file}`;
-const GiB = 1024 ** 3;
-const gib = (n: number) => `${(n / GiB).toFixed(2)} GiB`;
+const gib = humanBytes;
 
 /** The image must be whole on its own: Glance's format inspector refuses a qcow2 with a backing file, but only
  *  after the whole upload (glance 75a8851c1, LP#2059809), so that is checked here, before a byte is sent. */

@@ -56,6 +56,13 @@ export {
     withoutRecoveryTags,
 } from "./tags";
 
+/** A size as people read it: 1.50 GiB, 24.0 MiB, 512 KiB. */
+export function humanBytes(n: number): string {
+    if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+    if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+    return `${Math.ceil(n / 1024)} KiB`;
+}
+
 /** Progress for long waits: shown under the resource by `pulumi up` (pulumi/pulumi#18253). */
 export function progress(step: string, t: { logicalName: string }): (message: string) => void {
     return (message: string) => pulumi.log.info(`[${step} ${t.logicalName}] ${message}`);

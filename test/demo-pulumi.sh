@@ -24,7 +24,7 @@ helper_ip=$(OS_CLOUD=lab-member openstack server show snap-mounter -f json -c ad
 host_key=$(awk -v ip="$helper_ip" '$1==ip {print $2" "$3}' .lab/known_hosts)
 echo
 echo "Rehearsing the recovery of $server with recipe $recipe (stack $stack)"
-[ "$server" = web-1 ] || echo "The demo has web-1's config (helper, verify); for $server it sets server $server and lets the stack's preview decide."
+case $server in web-1 | eph-1) ;; *) echo "The demo has web-1's and eph-1's config (helper, compute host, verify); for $server it sets server $server and lets the stack's preview decide." ;; esac
 pulumi stack select --create "$stack"
 pulumi config set openstack:cloud lab-member
 pulumi config set incident INC0042
@@ -37,8 +37,18 @@ pulumi config set --path helper.sshKeyFile "$PWD/.lab/keys/snap-mounter_ed25519"
 pulumi config set --path helper.hostKey "$host_key"
 # the operator's own check once the replacement is up (as LAB_VERIFY in test/support/incident.ts)
 pulumi config set verify 'openstack --os-cloud lab-member server show "$RECOVERED_SERVER_ID" -f value -c status | grep -qx ACTIVE && echo "$RECOVERED_SERVER_NAME ACTIVE at $RECOVERED_IP, root $REPAIRED_VOLUME_ID"'
-# the replacement's boot read from its console (the default), where the lab's compute driver really boots it
-if [ -s .lab/state/nova/boot-image ]; then boot=true; else boot=false; fi
+# eph-1 (an ephemeral root on compute-1): its compute host, as an admin reaches it, and a work directory
+if [ "$server" = eph-1 ]; then
+  seed_get() { node -e 'const s=JSON.parse(require("fs").readFileSync(".lab/seed.json","utf8")); console.log(eval("s."+process.argv[1]))' "$1"; }
+  compute_ip=$(seed_get eph1.computeHost.address)
+  pulumi config set --path ephemeral.computeHost.address "$compute_ip"
+  pulumi config set --path ephemeral.computeHost.sshUser "$(seed_get eph1.computeHost.user)"
+  pulumi config set --path ephemeral.computeHost.sshKeyFile "$(seed_get eph1.computeHost.keyPath)"
+  pulumi config set --path ephemeral.computeHost.hostKey "$(awk -v ip="$compute_ip" '$1==ip {print $2" "$3}' .lab/known_hosts)"
+  pulumi config set --path ephemeral.workDir "$PWD/.lab/work"
+fi
+# the replacement's boot read from its console (the default), where the lab's compute driver really boots it (web-1's disk)
+if [ "$server" = web-1 ] && [ -s .lab/state/nova/boot-image ]; then boot=true; else boot=false; fi
 pulumi config set --path bootProof.enabled "$boot"
 if ! pulumi preview --diff; then
   echo >&2

@@ -55,11 +55,13 @@ async function seededLab(): Promise<{ seed: Seed; how: string }> {
         };
     }
     const seed = requireLab();
-    console.log("\nThe lab is seeded: checking that web-1 is in its seeded state (broken, its port on it); re-seeding if not (about 30 s)");
+    console.log(
+        "\nThe lab is seeded: checking that web-1 and eph-1 are in their seeded state (broken, their ports on them); re-seeding if not (about 30 s)",
+    );
     try {
         const now = ensureSeededIncident(seed);
         if (now === seed) return { seed, how: "reused the seeded state (no re-seed)" };
-        return { seed: now, how: "re-seeded the lab (web-1's port was not on web-1: an earlier recovery had moved it)" };
+        return { seed: now, how: "re-seeded the lab (a port of web-1 or eph-1 was not on it: an earlier recovery had moved it)" };
     } catch (e) {
         if (!(e instanceof OscError)) throw e;
         console.log(`web-1's seeded port is not there (${e.message}): seeding the lab again`);
@@ -112,7 +114,8 @@ function summary(o: {
 const BootEvidence = z.object({ outcome: z.string(), evidence: z.array(z.string()), seconds: z.number() });
 
 function bootLine(proof: unknown): string {
-    if (proof === undefined) return "not proven (bootProof.enabled false: the lab boots no real guest without test/repairs/boot-image.sh)";
+    if (proof === undefined)
+        return "not proven (bootProof.enabled false: the lab boots for real only web-1's disk, built by test/repairs/boot-image.sh)";
     const p = BootEvidence.parse(proof);
     return `proven: its console reached "${p.evidence.at(-1) ?? ""}" after ${p.seconds} s`;
 }
@@ -129,17 +132,17 @@ async function replacementOf(outputs: Record<string, unknown>): Promise<{ name: 
 
 async function rehearse(target: { server: string; recipe: string }): Promise<number> {
     const { EngineRunError, destroy, formatResult, preview, up } = await import("./engine");
-    const { LAB_VERIFY, web1Run } = await import("./support/incident");
-    const { CLOUDS_YAML, labBootsForReal } = await import("./support/lab");
+    const { LAB_VERIFY, ephemeralConfig, web1Run } = await import("./support/incident");
+    const { CLOUDS_YAML, LAB_DIR, labBootsForReal } = await import("./support/lab");
     const t0 = Date.now();
     const secs = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
     const { server, recipe } = target;
     console.log(`\nRehearsing the recovery of ${server} with recipe ${recipe}${recipe === "auto" ? " (the first that fits)" : ""}`);
     const lab = await seededLab();
     console.log(`Lab: ${lab.how}`);
-    if (server !== "web-1")
+    if (server !== "web-1" && server !== "eph-1")
         console.log(
-            `The demo has web-1's config (helper, verify); for ${server} it sets server ${server} and lets the stack's preview decide.`,
+            `The demo has web-1's and eph-1's config (helper, compute host, verify); for ${server} it sets server ${server} and lets the stack's preview decide.`,
         );
 
     process.env.OS_CLIENT_CONFIG_FILE = CLOUDS_YAML;
@@ -153,8 +156,12 @@ async function rehearse(target: { server: string; recipe: string }): Promise<num
             "openstack-recovery:server": server,
             ...(recipe !== "auto" ? { "openstack-recovery:strategy": recipe } : {}),
             "openstack-recovery:verify": LAB_VERIFY, // the operator's own check once the replacement is up
-            // the replacement's boot read from its console, where the lab's compute driver really boots it
-            "openstack-recovery:bootProof": JSON.stringify({ enabled: labBootsForReal() }),
+            // the replacement's boot read from its console, where the lab's compute driver really boots it (web-1's disk)
+            "openstack-recovery:bootProof": JSON.stringify({ enabled: server === "web-1" && labBootsForReal() }),
+            // eph-1: its compute host (compute-1, SSH as root with the seed's key) and a work directory for the copies
+            ...(server === "eph-1"
+                ? { "openstack-recovery:ephemeral": JSON.stringify(ephemeralConfig(lab.seed, path.join(LAB_DIR, "work"))) }
+                : {}),
         },
     });
     // progress as the CLI shows it while a step runs (a clone or a boot takes minutes): steps and the providers' info lines

@@ -124,8 +124,8 @@ export function reseed(): void {
 
 /** Re-seed unless web-1 is as seeded: running, with its port (a recovery moves the port away). */
 export function ensureSeededIncident(seed: Seed): Seed {
-    const port = osc(["port", "show", seed.web1.portId], z.object({ device_id: z.string() }));
-    if (port.device_id === seed.web1.serverId) return seed;
+    const on = (portId: string) => osc(["port", "show", portId], z.object({ device_id: z.string() })).device_id;
+    if (on(seed.web1.portId) === seed.web1.serverId && on(seed.eph1.portId) === seed.eph1.serverId) return seed;
     reseed();
     return readSeed();
 }
