@@ -107,7 +107,7 @@ async function waitAvailable(
             done: (v) => v.status === "available",
             failed: (v) =>
                 v.status.startsWith("error")
-                    ? `Cinder could not make the ${what(i)}; see the cinder-volume log, then make a new clone with \`pulumi up --replace <urn of ${i.logicalName}>\``
+                    ? `Cinder could not ${i.sourceImageId ? `make a volume of image ${i.sourceImageId}` : `clone ${i.sourceVolumeId}`}; see the cinder-volume log, then make a new clone with \`pulumi up --replace <urn of ${i.logicalName}>\``
                     : undefined,
             timeoutSeconds: i.timeoutSeconds,
             progress: log,
