@@ -3,12 +3,27 @@
 // the helper, repair it there, take over the ports, boot the replacement from it with the data
 // volumes moved, read its console (runbook 000 B 4-9 and C, 002, 003).
 import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import { compute } from "../clients/openstack";
 import type { RepairAction } from "../toolkit";
 import { BootProof } from "../providers/bootProof";
 import { DiskRepair } from "../providers/diskRepair";
 import { HelperAttachment } from "../providers/helperAttachment";
 import { ReplacementServer } from "../providers/replacementServer";
 import { ReservedPort } from "../providers/reservedPort";
+import type { CommonConfig, RecipeContext } from "./recipe";
+import {
+    helperFor,
+    keepIpFor,
+    refuseUnserved,
+    type BootProofSection,
+    type HelperSection,
+    type KeepIpSection,
+    type ReplacementSection,
+    type RepairSection,
+    type RetainSection,
+    type TimeoutsSection,
+} from "./sections";
 
 /** The chain's arguments from the repair on (the recipes add how the volume is made). */
 export interface RepairChainArgs {
@@ -192,3 +207,81 @@ export function repairAndReplace(
 
     return { repair, serverId, ipAddresses, bootProof, retained };
 }
+
+/** The config keys of the chain, as every recipe that ends in it has them (recipes/sections.ts). */
+export interface ChainConfig extends CommonConfig {
+    helper: z.output<typeof HelperSection>;
+    repair: z.output<typeof RepairSection>;
+    keepIp: z.output<typeof KeepIpSection>;
+    replacement: z.output<typeof ReplacementSection>;
+    retain: z.output<typeof RetainSection>;
+    timeouts: z.output<typeof TimeoutsSection>;
+    bootProof: z.output<typeof BootProofSection>;
+}
+
+/** Read-only: the helper, the addresses to keep, the flavor; the chain's arguments from the config. */
+export async function planChain(
+    { session: s, stack, facts }: RecipeContext,
+    c: ChainConfig,
+): Promise<{ args: RepairChainArgs; helperName: string; warnings: string[] }> {
+    const helper = await helperFor(s, facts, c.helper);
+    const keepIp = await keepIpFor(s, facts, c.keepIp);
+    const flavorId = c.replacement.flavor ?? (await compute.resolveFlavorId(s, facts.broken));
+    await refuseUnserved(s, c.replacement.hostname !== undefined, "replacement.hostname", compute.HOSTNAME_MICROVERSION);
+    const { broken } = facts;
+    const args: RepairChainArgs = {
+        incident: c.incident,
+        stack,
+        brokenServer: {
+            id: broken.id,
+            name: broken.name,
+            availabilityZone: broken["OS-EXT-AZ:availability_zone"] ?? undefined,
+            flavorId,
+            keyName: c.replacement.keyName,
+        },
+        helper: {
+            serverId: helper.server.id,
+            address: helper.address,
+            port: c.helper.sshPort,
+            user: c.helper.sshUser,
+            privateKeyFile: c.helper.sshKeyFile,
+            hostKey: c.helper.hostKey,
+            byIdDir: c.helper.byIdDir,
+        },
+        repair: c.repair,
+        keepIp: keepIp.mode === "takeover" ? { mode: "takeover", portIds: keepIp.ports.map((p) => p.id) } : keepIp,
+        replacement: {
+            name: c.replacement.name ?? `${broken.name}-recovered`,
+            boot: c.replacement.boot,
+            dataVolumeIds: c.replacement.moveDataVolumes ? facts.dataVolumes.map((v) => v.id) : [],
+            hostname: c.replacement.hostname,
+        },
+        retain: c.retain,
+        timeouts: c.timeouts,
+        bootProof: c.bootProof,
+    };
+    return { args, helperName: helper.server.name, warnings: helper.warning ? [helper.warning] : [] };
+}
+
+/** The preview's words for the chain after the volume: the repair and what boots. */
+export function describeChain(args: RepairChainArgs, helperName: string): string {
+    return (
+        `repair it on ${helperName} at ${args.helper.address}` +
+        (bootsReplacement(args)
+            ? `, boot ${args.replacement.name} from it with ${args.keepIp.mode === "takeover" ? `port(s) ${args.keepIp.portIds.join(", ")}` : args.keepIp.mode === "create" ? "a new port for the kept address" : "new addresses"}` +
+              (provesBoot(args) ? ", read its console until a login prompt" : "")
+            : ", boot nothing")
+    );
+}
+
+/** `verify` needs a replacement to check. */
+export function refineVerify(c: ChainConfig, issue: (path: string[], message: string) => void): void {
+    if (c.verify && !bootsReplacement(c))
+        issue(
+            ["verify"],
+            `there is no replacement to check: ${c.repair.mode === "report" ? "repair.mode is report" : "replacement.boot is false"}`,
+        );
+}
+
+/** The image a server booted from, for messages. */
+export const imageOf = (s: compute.Server): string => (typeof s.image === "object" && s.image ? s.image.id : "?");

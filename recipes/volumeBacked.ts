@@ -6,22 +6,28 @@
 // to be deleted mid-run (Pulumi deletes only at the end of an update).
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { compute } from "../clients/openstack";
 import type { RepairReport } from "../toolkit";
 import { IncidentLock } from "../providers/incidentLock";
 import { VolumeClone } from "../providers/volumeClone";
 import { cloneName } from "../providers/tags";
-import { bootsReplacement, provesBoot, repairAndReplace, type BootEvidence, type RepairChainArgs } from "./chain";
+import {
+    bootsReplacement,
+    describeChain,
+    imageOf,
+    planChain,
+    provesBoot,
+    refineVerify,
+    repairAndReplace,
+    type BootEvidence,
+    type RepairChainArgs,
+} from "./chain";
 import { defineRecipe } from "./recipe";
 import {
     BootProofSection,
-    helperFor,
     HelperSection,
-    keepIpFor,
     KeepIpSection,
     ReplacementSection,
     RepairSection,
-    refuseUnserved,
     RetainSection,
     SECTION_EXAMPLES,
     TimeoutsSection,
@@ -112,71 +118,29 @@ export const volumeBackedRecipe = defineRecipe({
         bootProof: BootProofSection,
     }),
     examples: SECTION_EXAMPLES,
-    refine(c, issue) {
-        if (c.verify && !bootsReplacement(c))
-            issue(
-                ["verify"],
-                `there is no replacement to check: ${c.repair.mode === "report" ? "repair.mode is report" : "replacement.boot is false"}`,
-            );
-    },
+    refine: refineVerify,
     applies: (f) =>
         f.volumeBacked
             ? { fits: true, why: `${f.broken.name} boots from volume ${f.rootVolume?.id}` }
             : { fits: false, why: `${f.broken.name} is not volume-backed (it boots from image ${imageOf(f.broken)} on local disk)` },
-    async plan({ session: s, stack, facts }, c) {
-        const helper = await helperFor(s, facts, c.helper);
-        const keepIp = await keepIpFor(s, facts, c.keepIp);
-        const flavorId = c.replacement.flavor ?? (await compute.resolveFlavorId(s, facts.broken));
-        await refuseUnserved(s, c.replacement.hostname !== undefined, "replacement.hostname", compute.HOSTNAME_MICROVERSION);
-        const root = facts.rootVolume!;
-        const { broken } = facts;
+    async plan(ctx, c) {
+        const { args: chain, helperName, warnings } = await planChain(ctx, c);
+        const root = ctx.facts.rootVolume!;
         const args: VolumeBackedArgs = {
-            incident: c.incident,
-            stack,
-            cloneName: cloneName(c.incident, broken.name),
-            brokenServer: {
-                id: broken.id,
-                name: broken.name,
-                availabilityZone: broken["OS-EXT-AZ:availability_zone"] ?? undefined,
-                flavorId,
-                keyName: c.replacement.keyName,
-            },
+            ...chain,
+            cloneName: cloneName(c.incident, ctx.facts.broken.name),
             rootVolume: {
                 id: root.id,
                 size: root.size,
                 volumeType: root.volume_type ?? undefined,
                 availabilityZone: root.availability_zone ?? undefined,
             },
-            helper: {
-                serverId: helper.server.id,
-                address: helper.address,
-                port: c.helper.sshPort,
-                user: c.helper.sshUser,
-                privateKeyFile: c.helper.sshKeyFile,
-                hostKey: c.helper.hostKey,
-                byIdDir: c.helper.byIdDir,
-            },
-            repair: c.repair,
-            keepIp: keepIp.mode === "takeover" ? { mode: "takeover", portIds: keepIp.ports.map((p) => p.id) } : keepIp,
-            replacement: {
-                name: c.replacement.name ?? `${broken.name}-recovered`,
-                boot: c.replacement.boot,
-                dataVolumeIds: c.replacement.moveDataVolumes ? facts.dataVolumes.map((v) => v.id) : [],
-                hostname: c.replacement.hostname,
-            },
-            retain: c.retain,
-            timeouts: c.timeouts,
-            bootProof: c.bootProof,
         };
-        return { args, helperName: helper.server.name, warnings: helper.warning ? [helper.warning] : [] };
+        return { args, helperName, warnings };
     },
     warnings: (p) => p.warnings,
     describe: ({ args, helperName }) =>
-        `clone root volume ${args.rootVolume.id} (${args.rootVolume.size} GiB), repair it on ${helperName} at ${args.helper.address}` +
-        (bootsReplacement(args)
-            ? `, boot ${args.replacement.name} with ${args.keepIp.mode === "takeover" ? `port(s) ${args.keepIp.portIds.join(", ")}` : args.keepIp.mode === "create" ? "a new port for the kept address" : "new addresses"}` +
-              (provesBoot(args) ? ", read its console until a login prompt" : "")
-            : ", boot nothing"),
+        `clone root volume ${args.rootVolume.id} (${args.rootVolume.size} GiB), ${describeChain(args, helperName).replace(" from it with", " with")}`,
     build(name, { args }, { sweep }) {
         const recovery = new VolumeBackedRecovery(name, { ...args, sweep });
         return {
@@ -202,5 +166,3 @@ export const volumeBackedRecipe = defineRecipe({
         };
     },
 });
-
-const imageOf = (s: compute.Server) => (typeof s.image === "object" && s.image ? s.image.id : "?");
