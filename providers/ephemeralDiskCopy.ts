@@ -8,14 +8,12 @@
 // arrives hashed while it streams and counts only when the compute host's own sha256sum agrees, so a
 // cut-off transfer, a flipped byte or a disk that changed during the copy fails the step.
 import { execFileSync } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Transform } from "stream";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { runRemote, streamRemote, type JumpHost, type RemoteCommand } from "../clients/ssh";
-import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes } from "./step";
+import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes, hashingMeter } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const SshTarget = z.object({
@@ -143,23 +141,9 @@ async function fetch(
     log: (m: string) => void,
 ): Promise<void> {
     const part = `${dest}.part`;
-    const hash = createHash("sha256");
-    let got = 0;
-    let last = Date.now();
-    const t0 = last;
-    const meter = new Transform({
-        transform(chunk: Buffer, _e, done) {
-            hash.update(chunk);
-            got += chunk.length;
-            if (Date.now() - last >= 10_000) {
-                last = Date.now();
-                log(
-                    `copied ${gib(got)} of ${gib(expected.size)} of ${remote} (${(got / 1024 ** 2 / ((last - t0) / 1000)).toFixed(0)} MiB/s)`,
-                );
-            }
-            done(null, chunk);
-        },
-    });
+    const m = hashingMeter("sha256", expected.size, `copying ${remote}`, log);
+    const meter = m.stream;
+    const t0 = Date.now();
     const out = fs.createWriteStream(part, { mode: 0o600 });
     meter.pipe(out);
     const closed = new Promise<void>((res, rej) => {
@@ -170,7 +154,8 @@ async function fetch(
         const r = await streamRemote({ ...ssh(i), command: `cat -- ${quote(remote)}`, stdout: meter, timeoutSeconds: i.timeoutSeconds });
         await closed;
         if (r.code !== 0) throw new Error(`cat ${remote} exited ${r.code}: ${r.stderr.trim()}`);
-        const sum = hash.digest("hex");
+        const sum = m.hex();
+        const got = m.bytes();
         if (got !== expected.size)
             throw new Error(
                 `the copy of ${remote} was cut off: ${got} of ${expected.size} bytes arrived. Nothing was kept; run \`pulumi up\` again`,

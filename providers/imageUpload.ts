@@ -5,14 +5,12 @@
 // says it stored (os_hash_value, glance's hashing_algorithm default). A failed or unverified upload
 // deletes its image: none stays in queued or saving (anchors-recipes.md section 2).
 import { execFile } from "child_process";
-import { createHash } from "crypto";
 import * as fs from "fs";
-import { Transform } from "stream";
 import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { image, waitFor, type Session } from "../clients/openstack";
-import { assertOwned } from "./ops";
+import { image, type Session } from "../clients/openstack";
+import { assertOwned, deleteImageAndWait, promoteImage } from "./ops";
 import {
     checkInputs,
     deleteMeDescription,
@@ -22,13 +20,13 @@ import {
     parse,
     progress,
     promotedDescription,
-    RECOVERY_KEYS,
     recoveryMetadata,
     session,
     TAG_RESOURCE,
     Tagging,
     wire,
     humanBytes,
+    hashingMeter,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -109,40 +107,6 @@ async function inspect(i: Inputs): Promise<{ size: number }> {
     return { size };
 }
 
-/** A pass-through that hashes and counts what goes by, and says how far it got every 10 s. */
-function meter(size: number, log: (m: string) => void): { stream: Transform; sent: () => number; hex: () => string } {
-    const hash = createHash("sha512");
-    let sent = 0;
-    const t0 = Date.now();
-    let last = t0;
-    const stream = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-            hash.update(chunk);
-            sent += chunk.length;
-            if (Date.now() - last >= 10_000) {
-                last = Date.now();
-                const mibs = sent / 1024 ** 2 / ((last - t0) / 1000);
-                log(`uploaded ${gib(sent)} of ${gib(size)} (${((100 * sent) / size).toFixed(0)}%, ${mibs.toFixed(0)} MiB/s)`);
-            }
-            done(null, chunk);
-        },
-    });
-    return { stream, sent: () => sent, hex: () => hash.digest("hex") };
-}
-
-/** Delete an image and wait until Glance no longer lists it (a delete during `saving` is asynchronous). */
-async function deleteAndWait(s: Session, id: string, timeoutSeconds: number, log: (m: string) => void): Promise<void> {
-    await image.deleteImage(s, id);
-    await waitFor({
-        what: `image ${id} to be deleted`,
-        poll: async () => (await image.findImage(s, id)) ?? null,
-        state: (img) => img?.status ?? "gone",
-        done: (img) => img === null || img.status === "deleted",
-        timeoutSeconds,
-        progress: log,
-    });
-}
-
 /** Upload, then check what Glance stored; the reason it is not the file's bytes, or undefined. */
 async function upload(
     s: Session,
@@ -151,7 +115,7 @@ async function upload(
     size: number,
     log: (m: string) => void,
 ): Promise<{ sha512: string; img: image.Image }> {
-    const m = meter(size, log);
+    const m = hashingMeter("sha512", size, `uploading ${i.file}`, log);
     const file = fs.createReadStream(i.file, { highWaterMark: 1024 * 1024 });
     file.on("error", (e) => m.stream.destroy(e));
     const t0 = Date.now();
@@ -159,7 +123,7 @@ async function upload(
         await image.uploadImageData(s, id, file.pipe(m.stream), size);
     } catch (e) {
         throw new Error(
-            `the transfer was cut off after ${gib(m.sent())} of ${gib(size)} (${(e as Error).message}). Glance has no whole copy; the image was deleted. Run \`pulumi up\` again to upload it anew`,
+            `the transfer was cut off after ${gib(m.bytes())} of ${gib(size)} (${(e as Error).message}). Glance has no whole copy; the image was deleted. Run \`pulumi up\` again to upload it anew`,
         );
     }
     const sha512 = m.hex();
@@ -202,7 +166,7 @@ export const impl: StepImplementation = {
         for (const old of await image.listImagesByProperty(s, TAG_RESOURCE, i.logicalName)) {
             if (!madeByThisStep(image.propertiesOf(old), i)) continue;
             log(`deleting image ${old.id} (${old.status}): an earlier run of this stack started it and did not finish`);
-            await deleteAndWait(s, old.id, 600, log);
+            await deleteImageAndWait(s, old.id, 600, log);
         }
         const made = await image.createImage(s, {
             name: i.name,
@@ -214,7 +178,7 @@ export const impl: StepImplementation = {
             const { sha512, img } = await upload(s, i, made.id, size, log);
             return { id: made.id, outs: wire({ ...i, imageId: made.id, size, sha512, status: img.status } satisfies Outputs) };
         } catch (e) {
-            await deleteAndWait(s, made.id, 600, log).catch((d: Error) => log(`could not delete image ${made.id}: ${d.message}`));
+            await deleteImageAndWait(s, made.id, 600, log).catch((d: Error) => log(`could not delete image ${made.id}: ${d.message}`));
             throw new Error(`${i.logicalName}: ${(e as Error).message}`);
         }
     },
@@ -243,15 +207,14 @@ export const impl: StepImplementation = {
         if (!img || img.status === "deleted") return;
         assertOwned(`image ${id}`, image.propertiesOf(img), o.stack); // never delete what this stack did not create and tag
         if (o.retain) {
-            const tagged = RECOVERY_KEYS.filter((k) => image.propertiesOf(img)[k] !== undefined);
-            await image.patchImage(s, id, [
-                { op: "replace", path: "/description", value: promotedDescription(o.incident, `${what(o)}, kept by the recovery`) },
-                ...tagged.map((k) => ({ op: "remove" as const, path: `/${k}` })),
-            ]);
+            await promoteImage(s, img, {
+                path: "/description",
+                value: promotedDescription(o.incident, `${what(o)}, kept by the recovery`),
+            });
             log(`kept image ${id}: DELETE ME and the recovery tags removed`);
             return;
         }
-        await deleteAndWait(s, id, o.timeoutSeconds, log);
+        await deleteImageAndWait(s, id, o.timeoutSeconds, log);
         log(`deleted image ${id}`);
     },
 };

@@ -1,7 +1,7 @@
 // Cloud operations the steps share, written once: fence the broken server, attach and wait, detach,
 // move a volume between servers, delete a volume and wait, let go of what the stack tagged, and
 // the ownership guard before any delete. Steps call these and never each other (ARCHITECTURE.md).
-import { ApiError, blockStorage, compute, network, waitFor, WaitTimeoutError, type Session } from "../clients/openstack";
+import { ApiError, blockStorage, compute, image, network, waitFor, WaitTimeoutError, type Session } from "../clients/openstack";
 import { RECOVERY_KEYS, TAG_STACK, tagMap, withoutRecoveryTags } from "./tags";
 
 type Log = (m: string) => void;
@@ -118,6 +118,25 @@ export async function moveVolume(s: Session, volumeId: string, from: string, to:
 }
 
 /** Delete a volume and wait until Cinder has (Cinder deletes asynchronously; a quota or a re-run must see it gone). */
+/** Delete an image and wait until Glance no longer lists it (a delete during `saving` is asynchronous). */
+export async function deleteImageAndWait(s: Session, id: string, timeoutSeconds: number, log: Log): Promise<void> {
+    await image.deleteImage(s, id);
+    await waitFor({
+        what: `image ${id} to be deleted`,
+        poll: async () => (await image.findImage(s, id)) ?? null,
+        state: (img) => img?.status ?? "gone",
+        done: (img) => img === null || img.status === "deleted",
+        timeoutSeconds,
+        progress: log,
+    });
+}
+
+/** An image kept by the recovery: renamed or re-described as the caller says, its recovery tags removed. */
+export async function promoteImage(s: Session, img: image.Image, set: { path: "/name" | "/description"; value: string }): Promise<void> {
+    const tagged = RECOVERY_KEYS.filter((k) => image.propertiesOf(img)[k] !== undefined);
+    await image.patchImage(s, img.id, [{ op: "replace", ...set }, ...tagged.map((k) => ({ op: "remove" as const, path: `/${k}` }))]);
+}
+
 export async function deleteVolumeAndWait(s: Session, id: string, timeoutSeconds: number, log: Log): Promise<void> {
     await blockStorage.deleteVolume(s, id);
     await waitFor({

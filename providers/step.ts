@@ -1,5 +1,7 @@
 // What every runbook step shares: input validation that tolerates preview's unknowns, the tag
 // contract (tags.ts, ARCHITECTURE.md), progress messages, and half-done creates reported with their id.
+import { createHash } from "crypto";
+import { Transform } from "stream";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { connect, type Session } from "../clients/openstack";
@@ -61,6 +63,37 @@ export function humanBytes(n: number): string {
     if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
     if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
     return `${Math.ceil(n / 1024)} KiB`;
+}
+
+/**
+ * A pass-through for a big transfer: hashes and counts what goes by, and says how far it got every 10 s
+ * (`what` of `total`, percent, MiB/s), so a copy of many GiB is never a silent hang.
+ */
+export function hashingMeter(
+    algorithm: "sha256" | "sha512",
+    total: number,
+    what: string,
+    log: (m: string) => void,
+): { stream: Transform; bytes: () => number; hex: () => string } {
+    const hash = createHash(algorithm);
+    let bytes = 0;
+    const t0 = Date.now();
+    let last = t0;
+    const stream = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+            hash.update(chunk);
+            bytes += chunk.length;
+            if (Date.now() - last >= 10_000) {
+                last = Date.now();
+                const mibs = bytes / 1024 ** 2 / ((last - t0) / 1000);
+                log(
+                    `${what}: ${humanBytes(bytes)} of ${humanBytes(total)} (${((100 * bytes) / total).toFixed(0)}%, ${mibs.toFixed(0)} MiB/s)`,
+                );
+            }
+            done(null, chunk);
+        },
+    });
+    return { stream, bytes: () => bytes, hex: () => hash.digest("hex") };
 }
 
 /** Progress for long waits: shown under the resource by `pulumi up` (pulumi/pulumi#18253). */
