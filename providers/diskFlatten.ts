@@ -6,7 +6,7 @@
 // to retry from). The result must have no backing file; its sha512 goes to the upload, which must
 // carry exactly these bytes.
 import { execFile, execFileSync } from "child_process";
-import { createHash } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
@@ -65,13 +65,17 @@ export class DiskFlatten extends pulumi.dynamic.Resource {
 const gib = humanBytes;
 const Info = z.object({
     format: z.string(),
+    "backing-filename-format": z.string().optional(),
     "virtual-size": z.number(),
     "backing-filename": z.string().optional(),
     "actual-size": z.number().optional(),
 });
 
-function info(file: string): z.infer<typeof Info> {
-    return Info.parse(JSON.parse(execFileSync("qemu-img", ["info", "--output=json", file], { encoding: "utf8" })));
+/** qemu-img info, with the format given when it is known: a raw disk whose data starts like a qcow2 header (a
+ *  guest can write that) must never be read as one, or its "backing file" would be opened on this machine */
+function info(file: string, format?: string): z.infer<typeof Info> {
+    const args = ["info", "--output=json", ...(format ? ["-f", format] : []), file];
+    return Info.parse(JSON.parse(execFileSync("qemu-img", args, { encoding: "utf8" })));
 }
 
 async function sha512Of(file: string): Promise<string> {
@@ -95,9 +99,10 @@ export const impl: StepImplementation = {
     async create(raw) {
         const i = parse(Inputs, raw, "DiskFlatten inputs");
         const log = progress("DiskFlatten", i);
-        const merged = path.join(path.dirname(i.overlayFile), "merged.qcow2");
+        // a name of this create's own: a replacement is created before the old one's delete runs
+        const merged = path.join(path.dirname(i.overlayFile), `merged-${randomBytes(3).toString("hex")}.qcow2`);
         const run = promisify(execFile);
-        const ov = info(i.overlayFile);
+        const ov = info(i.overlayFile, "qcow2");
         if (ov.format !== "qcow2") throw new Error(`${i.logicalName}: ${i.overlayFile} is ${ov.format}, not a qcow2 overlay`);
         // the merged image holds at most the allocated data of both: checked before qemu-img fills the disk
         const need = fs.statSync(i.overlayFile).size + (i.baseFile ? fs.statSync(i.baseFile).size : 0);
@@ -116,21 +121,27 @@ export const impl: StepImplementation = {
                 throw new Error(
                     `${i.logicalName}: ${i.overlayFile} has a backing file (${ov["backing-filename"]}) and no local copy of it was given`,
                 );
-            const baseFormat = info(i.baseFile).format;
+            // the format the overlay names for its base (Nova writes it); only without one is it probed
+            const baseFormat = ov["backing-filename-format"] ?? info(i.baseFile).format;
+            const base = info(i.baseFile, baseFormat);
+            if (base["backing-filename"])
+                throw new Error(
+                    `${i.logicalName}: the base ${i.baseFile} (${baseFormat}) names a backing file of its own (${base["backing-filename"]}); Nova's _base files are whole. Check the copy, then run up again`,
+                );
             // header only: the compute host's path becomes the local copy's
             await run("qemu-img", ["rebase", "-u", "-F", baseFormat, "-b", i.baseFile, i.overlayFile]);
             log(`re-pointed ${i.overlayFile} from ${ov["backing-filename"]} to ${i.baseFile} (${baseFormat})`);
         }
         const t0 = Date.now();
         try {
-            await run("qemu-img", ["convert", "-O", "qcow2", i.overlayFile, merged], { timeout: i.timeoutSeconds * 1000 });
+            await run("qemu-img", ["convert", "-f", "qcow2", "-O", "qcow2", i.overlayFile, merged], { timeout: i.timeoutSeconds * 1000 });
         } catch (e) {
             fs.rmSync(merged, { force: true });
             throw new Error(
                 `${i.logicalName}: qemu-img convert ${i.overlayFile} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`,
             );
         }
-        const m = info(merged);
+        const m = info(merged, "qcow2");
         if (m["backing-filename"]) {
             fs.rmSync(merged, { force: true });
             throw new Error(`${i.logicalName}: the merged image still names a backing file (${m["backing-filename"]}); it was deleted`);

@@ -8,8 +8,10 @@
 // arrives hashed while it streams and counts only when the compute host's own sha256sum agrees, so a
 // cut-off transfer, a flipped byte or a disk that changed during the copy fails the step.
 import { execFileSync } from "child_process";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { pipeline } from "stream/promises";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { runRemote, streamRemote, type JumpHost, type RemoteCommand } from "../clients/ssh";
@@ -34,6 +36,8 @@ const Inputs = Tagging.extend({
 });
 type Inputs = z.infer<typeof Inputs>;
 const Outputs = Inputs.extend({
+    /** this create's own directory (a replacement makes another, so the old one's delete never touches it) */
+    copyDir: z.string().nullish(),
     overlayFile: z.string(),
     overlaySha256: z.string(),
     /** the backing path the overlay names, on the compute host */
@@ -69,6 +73,7 @@ export interface EphemeralDiskCopyArgs {
 /** DELETE-ME copies, on this machine, of an ephemeral disk and its backing file. */
 export class EphemeralDiskCopy extends pulumi.dynamic.Resource {
     declare readonly overlayFile: pulumi.Output<string>;
+    declare readonly overlaySha256: pulumi.Output<string>;
     declare readonly baseFile: pulumi.Output<string | null>;
     declare readonly baseSha256: pulumi.Output<string | null>;
     declare readonly bytesCopied: pulumi.Output<number>;
@@ -97,8 +102,10 @@ export class EphemeralDiskCopy extends pulumi.dynamic.Resource {
 const gib = humanBytes;
 const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
-/** The incident's own directory: its name says what it is, and that it goes. */
-export const incidentDir = (i: Pick<Inputs, "workDir" | "incident" | "logicalName">) => path.join(i.workDir, `${i.logicalName}.DELETE-ME`);
+/** A create's own directory: its name says what it is, and that it goes; unique, so that a replacement
+ *  (created before the old one is deleted) and the old one never share a file. */
+const newCopyDir = (i: Pick<Inputs, "workDir" | "logicalName">) =>
+    path.join(i.workDir, `${i.logicalName}.${randomBytes(3).toString("hex")}.DELETE-ME`);
 const baseCache = (i: Pick<Inputs, "workDir">) => path.join(i.workDir, "_base");
 
 function ssh(i: Inputs): Omit<RemoteCommand, "command" | "timeoutSeconds" | "stdin"> {
@@ -109,7 +116,7 @@ function ssh(i: Inputs): Omit<RemoteCommand, "command" | "timeoutSeconds" | "std
 
 /** A read-only command on the compute host; its stdout, or an error that says where and why. */
 async function onHost(i: Inputs, command: string, what: string): Promise<{ stdout: string; fingerprint: string }> {
-    const r = await runRemote({ ...ssh(i), command, timeoutSeconds: 600 });
+    const r = await runRemote({ ...ssh(i), command, timeoutSeconds: i.timeoutSeconds });
     if (r.code !== 0)
         throw new Error(
             `${what} on ${i.computeHost.user}@${i.computeHost.host} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`,
@@ -140,19 +147,20 @@ async function fetch(
     dest: string,
     log: (m: string) => void,
 ): Promise<void> {
-    const part = `${dest}.part`;
+    // a part of this copy's own (two chains may fetch the same base at once), never opened twice
+    const part = `${dest}.${process.pid}-${randomBytes(3).toString("hex")}.part`;
     const m = hashingMeter("sha256", expected.size, `copying ${remote}`, log);
     const meter = m.stream;
     const t0 = Date.now();
-    const out = fs.createWriteStream(part, { mode: 0o600 });
-    meter.pipe(out);
-    const closed = new Promise<void>((res, rej) => {
-        out.once("close", res);
-        out.once("error", rej);
-    });
+    // pipeline: a write that fails (a full disk) fails the transfer at once instead of stalling it
+    const written = pipeline(meter, fs.createWriteStream(part, { mode: 0o600, flags: "wx" }));
+    written.catch(() => undefined); // awaited below; seen here so an early failure is not unhandled
     try {
-        const r = await streamRemote({ ...ssh(i), command: `cat -- ${quote(remote)}`, stdout: meter, timeoutSeconds: i.timeoutSeconds });
-        await closed;
+        const r = await Promise.race([
+            streamRemote({ ...ssh(i), command: `cat -- ${quote(remote)}`, stdout: meter, timeoutSeconds: i.timeoutSeconds }),
+            written.then(() => new Promise<never>(() => undefined)), // only its failure ends the race
+        ]);
+        await written;
         if (r.code !== 0) throw new Error(`cat ${remote} exited ${r.code}: ${r.stderr.trim()}`);
         const sum = m.hex();
         const got = m.bytes();
@@ -177,6 +185,17 @@ function sha256Of(file: string): string {
     return execFileSync("sha256sum", ["--", file], { encoding: "utf8" }).split(/\s/)[0]!;
 }
 
+const fetching = new Map<string, Promise<unknown>>();
+
+/** Run `f` for one base file at a time in this process (the engine runs two chains' copies at once). */
+function onePerBase(file: string, f: () => Promise<void>): Promise<void> {
+    const before = fetching.get(file) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(f);
+    fetching.set(file, mine);
+    void mine.finally(() => fetching.get(file) === mine && fetching.delete(file)).catch(() => undefined);
+    return mine;
+}
+
 const BackingInfo = z.object({ "backing-filename": z.string().optional(), format: z.string() });
 
 export const impl: StepImplementation = {
@@ -194,55 +213,69 @@ export const impl: StepImplementation = {
     async create(raw) {
         const i = parse(Inputs, raw, "EphemeralDiskCopy inputs");
         const log = progress("EphemeralDiskCopy", i);
-        const dir = incidentDir(i);
+        const dir = newCopyDir(i);
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         fs.mkdirSync(baseCache(i), { recursive: true, mode: 0o700 });
-        const disk = await remoteFacts(i, i.diskPath);
-        log(`${i.diskPath} on ${i.computeHost.host}: ${gib(disk.size)} (host key ${disk.fingerprint})`);
-        // room for the copy and, later, the merged image (at most overlay + base): checked before a byte moves
-        const free = freeBytes(dir);
-        if (free < 2 * disk.size)
-            throw new Error(
-                `${i.logicalName}: ${dir} has ${gib(free)} free; the copy of ${i.diskPath} needs ${gib(disk.size)} and the merged image as much again plus the base. Set ephemeral.workDir to a filesystem with at least ${gib(2 * disk.size)} free (and the base's size again)`,
-            );
-        const overlayFile = path.join(dir, "disk");
-        await fetch(i, i.diskPath, disk, overlayFile, log);
-        let bytes = disk.size;
-        const info = BackingInfo.parse(JSON.parse(execFileSync("qemu-img", ["info", "--output=json", overlayFile], { encoding: "utf8" })));
-        const backingPath = info["backing-filename"] ?? null;
         let baseFile: string | null = null;
-        let baseSha256: string | null = null;
         let baseCopied = false;
-        if (backingPath) {
-            const base = await remoteFacts(i, backingPath);
-            baseFile = path.join(baseCache(i), path.basename(backingPath));
-            baseSha256 = base.sha256;
-            // runbook step 6: an earlier incident's copy of the same base serves again, if its bytes are the same
-            if (fs.existsSync(baseFile) && sha256Of(baseFile) === base.sha256)
-                log(`${baseFile} is already here with the same sha256: not copied again`);
-            else {
-                const room = freeBytes(baseCache(i));
-                if (room < 2 * base.size)
-                    throw new Error(
-                        `${i.logicalName}: ${baseCache(i)} has ${gib(room)} free; the base ${backingPath} needs ${gib(base.size)} and the merged image up to as much again. Free space there or set ephemeral.workDir elsewhere`,
-                    );
-                await fetch(i, backingPath, base, baseFile, log);
-                baseCopied = true;
-                bytes += base.size;
+        try {
+            const disk = await remoteFacts(i, i.diskPath);
+            log(`${i.diskPath} on ${i.computeHost.host}: ${gib(disk.size)} (host key ${disk.fingerprint})`);
+            // room for the copy and, later, the merged image (at most overlay + base): checked before a byte moves
+            const free = freeBytes(dir);
+            if (free < 2 * disk.size)
+                throw new Error(
+                    `${dir} has ${gib(free)} free; the copy of ${i.diskPath} needs ${gib(disk.size)} and the merged image as much again plus the base. Set ephemeral.workDir to a filesystem with at least ${gib(2 * disk.size)} free (and the base's size again)`,
+                );
+            const overlayFile = path.join(dir, "disk");
+            await fetch(i, i.diskPath, disk, overlayFile, log);
+            let bytes = disk.size;
+            const info = BackingInfo.parse(
+                JSON.parse(execFileSync("qemu-img", ["info", "--output=json", overlayFile], { encoding: "utf8" })),
+            );
+            const backingPath = info["backing-filename"] ?? null;
+            let baseSha256: string | null = null;
+            if (backingPath) {
+                const base = await remoteFacts(i, backingPath);
+                const cached = path.join(baseCache(i), path.basename(backingPath));
+                baseFile = cached;
+                baseSha256 = base.sha256;
+                // one fetch of a base at a time in this process: a second chain waits, then finds it cached
+                await onePerBase(cached, async () => {
+                    // runbook step 6: an earlier incident's copy of the same base serves again, if its bytes are the same
+                    if (fs.existsSync(cached) && sha256Of(cached) === base.sha256) {
+                        log(`${cached} is already here with the same sha256: not copied again`);
+                        return;
+                    }
+                    const room = freeBytes(baseCache(i));
+                    if (room < 2 * base.size)
+                        throw new Error(
+                            `${baseCache(i)} has ${gib(room)} free; the base ${backingPath} needs ${gib(base.size)} and the merged image up to as much again. Free space there or set ephemeral.workDir elsewhere`,
+                        );
+                    await fetch(i, backingPath, base, cached, log);
+                    baseCopied = true;
+                    bytes += base.size;
+                });
             }
+            const outs: Outputs = {
+                ...i,
+                copyDir: dir,
+                overlayFile,
+                overlaySha256: disk.sha256,
+                backingPath,
+                baseFile,
+                baseSha256,
+                baseCopied,
+                bytesCopied: bytes,
+                hostKeyFingerprint: disk.fingerprint,
+            };
+            return { id: overlayFile, outs: wire(outs) };
+        } catch (e) {
+            // nothing of a failed create stays: its directory, and a base it copied itself
+            fs.rmSync(dir, { recursive: true, force: true });
+            if (baseCopied && baseFile) fs.rmSync(baseFile, { force: true });
+            throw new Error(`${i.logicalName}: ${(e as Error).message}`);
         }
-        const outs: Outputs = {
-            ...i,
-            overlayFile,
-            overlaySha256: disk.sha256,
-            backingPath,
-            baseFile,
-            baseSha256,
-            baseCopied,
-            bytesCopied: bytes,
-            hostKeyFingerprint: disk.fingerprint,
-        };
-        return { id: overlayFile, outs: wire(outs) };
     },
 
     async read(id, props) {
@@ -260,9 +293,10 @@ export const impl: StepImplementation = {
     async delete(_id, props) {
         const o = parse(Outputs, props, "EphemeralDiskCopy state");
         const log = progress("EphemeralDiskCopy", o);
-        // only what this step wrote: its incident directory, and the base if it copied it
-        fs.rmSync(incidentDir(o), { recursive: true, force: true });
+        // only what this step wrote: its own directory, and the base if it copied it
+        const dir = o.copyDir ?? path.dirname(o.overlayFile);
+        fs.rmSync(dir, { recursive: true, force: true });
         if (o.baseCopied && o.baseFile) fs.rmSync(o.baseFile, { force: true });
-        log(`deleted ${incidentDir(o)}${o.baseCopied && o.baseFile ? ` and ${o.baseFile}` : ""}`);
+        log(`deleted ${dir}${o.baseCopied && o.baseFile ? ` and ${o.baseFile}` : ""}`);
     },
 };

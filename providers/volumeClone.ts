@@ -139,7 +139,10 @@ export const impl: StepImplementation = {
         if (i.sourceImageId && !i.size) throw new Error(`${i.logicalName}: a volume from image ${i.sourceImageId} needs a size`);
         const source = i.sourceVolumeId ? await blockStorage.getVolume(s, i.sourceVolumeId) : undefined;
         const fromSource = (v: blockStorage.Volume) =>
-            i.sourceVolumeId ? v.source_volid === i.sourceVolumeId : v.volume_image_metadata?.image_id === i.sourceImageId;
+            i.sourceVolumeId
+                ? v.source_volid === i.sourceVolumeId
+                : // Cinder records the image only once its download is done: one still downloading has no record yet
+                  !v.source_volid && (v.volume_image_metadata?.image_id ?? i.sourceImageId) === i.sourceImageId;
         // A clone this stack started but never recorded (a crash between the API call and the state
         // write) is adopted, found by our tags and source, never by its name.
         const leftover = (await blockStorage.listVolumesByMetadata(s, recoveryMetadata(i))).find(

@@ -372,7 +372,8 @@ export class Session {
                 throw new ApiError(service, method, url, 0, undefined, `${o.what}: ${(e as Error).message}`);
             }
             const requestId = requestIdOf(res.headers);
-            if (res.status === 401 && !reauthed && this.auth.method !== "token") {
+            // (a stream is consumed: an upload that met an expired token fails, for its caller to start again)
+            if (res.status === 401 && !reauthed && this.auth.method !== "token" && !o.stream) {
                 reauthed = true; // token expired mid-run: get a new one once
                 await this.authenticate();
                 attempt--;
