@@ -10,7 +10,7 @@ import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { image, type Session } from "../clients/openstack";
-import { assertOwned, deleteImageAndWait, promoteImage } from "./ops";
+import { deleteImageAndWait, deleteOrKeepImage } from "./ops";
 import {
     checkInputs,
     deleteMeDescription,
@@ -163,8 +163,9 @@ export const impl: StepImplementation = {
         const { size } = await inspect(i);
         const s = await session(env, log);
         // an upload of this step that a crash interrupted: ours by its tags, never whole, so deleted first
+        // (an active one may be a recorded image being replaced: left to its own delete, or to the sweep at destroy)
         for (const old of await image.listImagesByProperty(s, TAG_RESOURCE, i.logicalName)) {
-            if (!madeByThisStep(image.propertiesOf(old), i)) continue;
+            if (!madeByThisStep(image.propertiesOf(old), i) || old.status === "active") continue;
             log(`deleting image ${old.id} (${old.status}): an earlier run of this stack started it and did not finish`);
             await deleteImageAndWait(s, old.id, 600, log);
         }
@@ -203,18 +204,7 @@ export const impl: StepImplementation = {
         const o = parse(Outputs, props, "ImageUpload state");
         const log = progress("ImageUpload", o);
         const s = await session(env, log);
-        const img = await image.findImage(s, id);
-        if (!img || img.status === "deleted") return;
-        assertOwned(`image ${id}`, image.propertiesOf(img), o.stack); // never delete what this stack did not create and tag
-        if (o.retain) {
-            await promoteImage(s, img, {
-                path: "/description",
-                value: promotedDescription(o.incident, `${what(o)}, kept by the recovery`),
-            });
-            log(`kept image ${id}: DELETE ME and the recovery tags removed`);
-            return;
-        }
-        await deleteImageAndWait(s, id, o.timeoutSeconds, log);
-        log(`deleted image ${id}`);
+        // never one this stack did not create and tag (ops.ts)
+        await deleteOrKeepImage(s, id, { ...o, kept: promotedDescription(o.incident, `${what(o)}, kept by the recovery`) }, log);
     },
 };

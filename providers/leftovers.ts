@@ -7,10 +7,11 @@
 //   - a port is untagged and kept: it may hold the address the runbook keeps (003);
 //   - a volume still attached somewhere, or a server, is kept and reported with what to do: a disk
 //     that may hold data is the operator's call;
-//   - a server in a cell Nova cannot reach (a partial record, no metadata) is kept and reported.
-import { blockStorage, network, type Session } from "../clients/openstack";
+//   - a server in a cell Nova cannot reach (a partial record, no metadata) is kept and reported;
+//   - a DELETE-ME image (an upload, or Nova's image of the broken server) is deleted.
+import { blockStorage, image, network, type Session } from "../clients/openstack";
 import { isDeleteMe, TAG_STACK } from "./tags";
-import { deleteVolumeAndWait, serversTagged, untagPort } from "./ops";
+import { deleteOrKeepImage, deleteVolumeAndWait, serversTagged, untagPort } from "./ops";
 
 const SETTLED = /^(available|in-use|error.*)$/;
 
@@ -29,6 +30,16 @@ export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: 
                 `${label} is tagged by this stack but not in its state, ${where}: check it, then \`openstack volume delete ${v.id}\``,
             );
         }
+    }
+    for (const img of await image.listImagesByProperty(s, TAG_STACK, t.stack)) {
+        if (image.propertiesOf(img)[TAG_STACK] !== t.stack || !isDeleteMe(img.name)) continue;
+        log(`image ${img.id} (${img.name}, ${img.status}) was created by this stack but is not in its state: deleting it`);
+        await deleteOrKeepImage(
+            s,
+            img.id,
+            { stack: t.stack, retain: false, timeoutSeconds, kept: `${img.name ?? img.id}: left by an interrupted run` },
+            log,
+        );
     }
     for (const p of await network.listPorts(s, { tags: `${TAG_STACK}=${t.stack}` })) {
         await untagPort(s, p);

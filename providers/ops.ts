@@ -1,7 +1,17 @@
 // Cloud operations the steps share, written once: fence the broken server, attach and wait, detach,
 // move a volume between servers, delete a volume and wait, let go of what the stack tagged, and
 // the ownership guard before any delete. Steps call these and never each other (ARCHITECTURE.md).
-import { ApiError, blockStorage, compute, image, network, waitFor, WaitTimeoutError, type Session } from "../clients/openstack";
+import {
+    ApiError,
+    blockStorage,
+    compute,
+    ConflictError,
+    image,
+    network,
+    waitFor,
+    WaitTimeoutError,
+    type Session,
+} from "../clients/openstack";
 import { RECOVERY_KEYS, TAG_STACK, tagMap, withoutRecoveryTags } from "./tags";
 
 type Log = (m: string) => void;
@@ -131,10 +141,45 @@ export async function deleteImageAndWait(s: Session, id: string, timeoutSeconds:
     });
 }
 
-/** An image kept by the recovery: renamed or re-described as the caller says, its recovery tags removed. */
-export async function promoteImage(s: Session, img: image.Image, set: { path: "/name" | "/description"; value: string }): Promise<void> {
+/** An image kept by the recovery: DELETE ME out of its name and description, its recovery tags removed. */
+export async function promoteImage(s: Session, img: image.Image, description: string): Promise<void> {
     const tagged = RECOVERY_KEYS.filter((k) => image.propertiesOf(img)[k] !== undefined);
-    await image.patchImage(s, img.id, [{ op: "replace", ...set }, ...tagged.map((k) => ({ op: "remove" as const, path: `/${k}` }))]);
+    await image.patchImage(s, img.id, [
+        { op: "replace", path: "/name", value: (img.name ?? img.id).replace(/\s*\bDELETE ME\b\s*/, " ").trim() },
+        { op: "add", path: "/description", value: description },
+        ...tagged.map((k) => ({ op: "remove" as const, path: `/${k}` })),
+    ]);
+}
+
+/**
+ * Delete a temporary image of this stack at destroy, or keep it (`retain`): never one this stack does not
+ * own. Kept already (an earlier destroy promoted it): nothing to do. Glance refuses to delete an image a
+ * volume still uses (Ceph: a copy-on-write clone, HTTP 409): then it is kept, promoted, and said.
+ */
+export async function deleteOrKeepImage(
+    s: Session,
+    id: string,
+    o: { stack: string; retain: boolean; timeoutSeconds: number; kept: string },
+    log: Log,
+): Promise<void> {
+    const img = await image.findImage(s, id);
+    if (!img || img.status === "deleted") return;
+    if (o.retain && image.propertiesOf(img)[TAG_STACK] === undefined) return; // promoted by an earlier run
+    if (image.propertiesOf(img)[TAG_STACK] !== o.stack)
+        throw new Error(`image ${id} is not tagged ${TAG_STACK}=${o.stack}; refusing to delete or change it`);
+    if (o.retain) {
+        await promoteImage(s, img, o.kept);
+        log(`kept image ${id}: DELETE ME and the recovery tags removed`);
+        return;
+    }
+    try {
+        await deleteImageAndWait(s, id, o.timeoutSeconds, log);
+        log(`deleted image ${id}`);
+    } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+        await promoteImage(s, img, `${o.kept}; kept because a volume still uses it (${e.message})`);
+        log(`kept image ${id}: Glance refuses to delete it while a volume uses it (a copy-on-write clone); DELETE ME and the tags removed`);
+    }
 }
 
 export async function deleteVolumeAndWait(s: Session, id: string, timeoutSeconds: number, log: Log): Promise<void> {
