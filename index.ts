@@ -27,6 +27,7 @@ export { BootProof, type BootProofArgs } from "./providers/bootProof";
 export { ImageUpload, type ImageUploadArgs } from "./providers/imageUpload";
 export { EphemeralDiskCopy, type EphemeralDiskCopyArgs } from "./providers/ephemeralDiskCopy";
 export { DiskFlatten, type DiskFlattenArgs } from "./providers/diskFlatten";
+export { ServerSnapshot, type ServerSnapshotArgs } from "./providers/serverSnapshot";
 export { StepProvider, type StepImplementation, type StepEnvironment } from "./providers/stub";
 
 // the repair toolkit (bash scripts shipped beside its compiled module)

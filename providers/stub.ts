@@ -10,7 +10,7 @@
 // host runs that frozen copy, not this file. So whatever any released loadStep looks for must stay
 // where it looks, in every later version:
 //  - the step names (`new StepProvider("<step>")`: incidentLock, volumeClone, helperAttachment,
-//    diskRepair, reservedPort, replacementServer; leftoverSweep since 0.2, bootProof, imageUpload, ephemeralDiskCopy and diskFlatten after it) and, for each, a module exporting `impl` (a
+//    diskRepair, reservedPort, replacementServer; leftoverSweep since 0.2, bootProof, imageUpload, ephemeralDiskCopy, diskFlatten and serverSnapshot after it) and, for each, a module exporting `impl` (a
 //    StepImplementation) at
 //      <root>/providers/<step>.ts        in a checkout (loaded through ts-node), and
 //      <root>/dist/providers/<step>.js   in the installed package (compiled by `npm run build:lib`);

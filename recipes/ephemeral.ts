@@ -10,26 +10,34 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { compute } from "../clients/openstack";
+import { compute, type Session } from "../clients/openstack";
 import { fromProjectRoot } from "../clients/projectRoot";
 import type { RepairReport } from "../toolkit";
 import { DiskFlatten } from "../providers/diskFlatten";
 import { EphemeralDiskCopy } from "../providers/ephemeralDiskCopy";
 import { ImageUpload } from "../providers/imageUpload";
 import { IncidentLock } from "../providers/incidentLock";
+import { ServerSnapshot } from "../providers/serverSnapshot";
 import { VolumeClone } from "../providers/volumeClone";
 import { cloneName } from "../providers/tags";
-import { bootsReplacement, provesBoot, repairAndReplace, type BootEvidence, type RepairChainArgs } from "./chain";
+import {
+    bootsReplacement,
+    describeChain,
+    imageOf,
+    planChain,
+    provesBoot,
+    refineVerify,
+    repairAndReplace,
+    type BootEvidence,
+    type RepairChainArgs,
+} from "./chain";
 import { ConfigError, defineRecipe } from "./recipe";
 import {
     BootProofSection,
-    helperFor,
     HelperSection,
-    keepIpFor,
     KeepIpSection,
     ReplacementSection,
     RepairSection,
-    refuseUnserved,
     RetainSection,
     SECTION_EXAMPLES,
     TimeoutsSection,
@@ -51,11 +59,14 @@ const SshHost = {
     hostKey: z.string().min(1).optional(),
 };
 
-/** where the ephemeral disk is read and where it is merged */
-export const EphemeralSection = z.strictObject(
-    {
+/** how the ephemeral disk is read, and where it is merged */
+export const EphemeralSection = z
+    .strictObject({
+        /** compute-host: copy it over SSH (admins; works while nova-compute is down); nova: Nova makes an image of the
+         *  stopped server (project members; needs nova-compute up); auto: compute-host when computeHost is set */
+        source: z.enum(["auto", "compute-host", "nova"]).default("auto"),
         /** the broken server's compute host, reached over SSH (only read there: stat, sha256sum, cat) */
-        computeHost: z.strictObject({ ...SshHost, jump: z.strictObject(SshHost).optional() }, { error: "required" }),
+        computeHost: z.strictObject({ ...SshHost, jump: z.strictObject(SshHost).optional() }).optional(),
         /** nova.conf [DEFAULT] instances_path on the compute host */
         instancesDir: z.string().startsWith("/", "must be an absolute path").default("/var/lib/nova/instances"),
         /** on this machine: the copies, the merged image; `<workDir>/_base` keeps backing files for later incidents */
@@ -64,17 +75,21 @@ export const EphemeralSection = z.strictObject(
             .min(1)
             .transform((d) => path.resolve(fromProjectRoot(d)))
             .default("/var/tmp/openstack-recovery"),
-        /** keep the merged image in Glance on destroy (default: deleted with the other DELETE ME pieces) */
+        /** keep the image in Glance on destroy (default: deleted with the other DELETE ME pieces) */
         keepImage: z.boolean().default(false),
-    },
-    { error: "required: where the ephemeral disk is, e.g. pulumi config set --path ephemeral.computeHost.address <compute host>" },
-);
+    })
+    .default({ source: "auto", instancesDir: "/var/lib/nova/instances", workDir: "/var/tmp/openstack-recovery", keepImage: false });
 
 type EphemeralConfig = z.output<typeof EphemeralSection>;
 
+type ComputeHost = NonNullable<EphemeralConfig["computeHost"]>;
+
+/** The way the disk is read, and why (said at preview). */
+export type EphemeralWay = { way: "compute-host"; computeHost: ComputeHost; why: string } | { way: "nova"; why: string };
+
 export interface EphemeralArgs extends RepairChainArgs {
     ephemeral: {
-        computeHost: EphemeralConfig["computeHost"];
+        source: EphemeralWay;
         /** the disk on the compute host */
         diskPath: string;
         workDir: string;
@@ -85,7 +100,9 @@ export interface EphemeralArgs extends RepairChainArgs {
     cloneName: string;
 }
 
-const sshTarget = (h: EphemeralConfig["computeHost"] | NonNullable<EphemeralConfig["computeHost"]["jump"]>) => ({
+const imageName = (a: EphemeralArgs) => `${a.incident} DELETE ME merged root of ${a.brokenServer.name}`;
+
+const sshTarget = (h: ComputeHost | NonNullable<ComputeHost["jump"]>) => ({
     host: h.address,
     port: h.sshPort,
     user: h.sshUser,
@@ -115,44 +132,20 @@ export class EphemeralRecovery extends pulumi.ComponentResource {
             { ...tags, serverId: a.brokenServer.id, sweptBy: a.sweep?.name },
             { ...parent, dependsOn: a.sweep ? [a.sweep.resource] : [] },
         );
-        const copy = new EphemeralDiskCopy(
-            `${name}-copy`,
-            {
-                ...tags,
-                computeHost: { ...sshTarget(e.computeHost), ...(e.computeHost.jump ? { jump: sshTarget(e.computeHost.jump) } : {}) },
-                diskPath: e.diskPath,
-                workDir: e.workDir,
-                timeoutSeconds: a.timeouts.cloneSeconds,
-            },
-            { ...parent, dependsOn: [lock] },
-        );
-        const merged = new DiskFlatten(
-            `${name}-merge`,
-            { ...tags, overlayFile: copy.overlayFile, baseFile: copy.baseFile, timeoutSeconds: a.timeouts.cloneSeconds },
-            parent,
-        );
-        const image = new ImageUpload(
-            `${name}-image`,
-            {
-                ...tags,
-                file: merged.mergedFile,
-                expectedSha512: merged.sha512,
-                name: `${a.incident} DELETE ME merged root of ${a.brokenServer.name}`,
-                diskFormat: "qcow2",
-                retain: e.keepImage,
-                timeoutSeconds: a.timeouts.cloneSeconds,
-            },
-            parent,
-        );
+        const source =
+            e.source.way === "compute-host"
+                ? this.copyAndUpload(name, a, e.source.computeHost, tags, lock)
+                : this.novaImage(name, a, tags, lock);
         // runbook C: a volume from the image, never another ephemeral server
         const volume = new VolumeClone(
             `${name}-clone`,
             {
                 ...tags,
-                sourceImageId: image.imageId,
+                sourceImageId: source.imageId,
                 name: a.cloneName,
-                size: merged.virtualSize.apply((b) => Math.max(1, Math.ceil(b / 1024 ** 3))),
-                availabilityZone: a.brokenServer.availabilityZone,
+                size: source.sizeGiB,
+                // Cinder's default zone: Nova's zone of the server need not exist in Cinder (a volume-backed
+                // clone takes its source's; here there is no source volume)
                 retain: boots && a.retain.rootVolume,
                 helperServerId: a.helper.serverId,
                 timeoutSeconds: a.timeouts.cloneSeconds,
@@ -160,10 +153,10 @@ export class EphemeralRecovery extends pulumi.ComponentResource {
             parent,
         );
         const chain = repairAndReplace(name, a, volume, parent, a.cloneName);
-        if (e.keepImage) chain.retained.push(`image ${a.incident} DELETE ME merged root of ${a.brokenServer.name} (renamed as kept)`);
+        if (e.keepImage) chain.retained.push(`image ${imageName(a)} (DELETE ME and the recovery tags removed)`);
 
         this.volumeId = volume.volumeId;
-        this.imageId = image.imageId;
+        this.imageId = source.imageId;
         this.repairReport = chain.repair.report;
         this.repairSummary = chain.repair.summary;
         this.serverId = chain.serverId;
@@ -172,13 +165,83 @@ export class EphemeralRecovery extends pulumi.ComponentResource {
         this.retained = pulumi.output(chain.retained);
         this.registerOutputs({
             volumeId: volume.volumeId,
-            imageId: image.imageId,
+            imageId: source.imageId,
             repairSummary: chain.repair.summary,
             serverId: chain.serverId,
             ipAddresses: chain.ipAddresses,
             bootProof: chain.bootProof,
             retained: chain.retained,
         });
+    }
+
+    /** the runbook's way: copy the overlay and its base from the compute host, merge here, upload */
+    private copyAndUpload(
+        name: string,
+        a: EphemeralArgs,
+        host: ComputeHost,
+        tags: { incident: string; stack: string; source: string },
+        lock: pulumi.Resource,
+    ): { imageId: pulumi.Output<string>; sizeGiB: pulumi.Output<number> } {
+        const parent = { parent: this };
+        const e = a.ephemeral;
+        const copy = new EphemeralDiskCopy(
+            `${name}-copy`,
+            {
+                ...tags,
+                computeHost: { ...sshTarget(host), ...(host.jump ? { jump: sshTarget(host.jump) } : {}) },
+                diskPath: e.diskPath,
+                workDir: e.workDir,
+                timeoutSeconds: a.timeouts.cloneSeconds,
+            },
+            { ...parent, dependsOn: [lock] },
+        );
+        const merged = new DiskFlatten(
+            `${name}-merge`,
+            {
+                ...tags,
+                overlayFile: copy.overlayFile,
+                baseFile: copy.baseFile,
+                // a new copy is a new merge
+                overlaySha256: copy.overlaySha256,
+                timeoutSeconds: a.timeouts.cloneSeconds,
+            },
+            parent,
+        );
+        const image = new ImageUpload(
+            `${name}-image`,
+            {
+                ...tags,
+                file: merged.mergedFile,
+                expectedSha512: merged.sha512,
+                name: imageName(a),
+                diskFormat: "qcow2",
+                retain: e.keepImage,
+                timeoutSeconds: a.timeouts.cloneSeconds,
+            },
+            parent,
+        );
+        return { imageId: image.imageId, sizeGiB: merged.virtualSize.apply((b) => Math.max(1, Math.ceil(b / 1024 ** 3))) };
+    }
+
+    /** through Nova: the server stopped, Nova's compute host makes the image (merged, as libvirt's snapshot is) */
+    private novaImage(
+        name: string,
+        a: EphemeralArgs,
+        tags: { incident: string; stack: string; source: string },
+        lock: pulumi.Resource,
+    ): { imageId: pulumi.Output<string>; sizeGiB: pulumi.Output<number> } {
+        const snapshot = new ServerSnapshot(
+            `${name}-snapshot`,
+            {
+                ...tags,
+                serverId: a.brokenServer.id,
+                name: imageName(a),
+                retain: a.ephemeral.keepImage,
+                timeoutSeconds: a.timeouts.cloneSeconds,
+            },
+            { parent: this, dependsOn: [lock] },
+        );
+        return { imageId: snapshot.imageId, sizeGiB: snapshot.minVolumeGiB };
     }
 }
 
@@ -203,90 +266,45 @@ export const ephemeralRecipe = defineRecipe({
         "ephemeral.computeHost": "pulumi config set --path ephemeral.computeHost.address <compute host address>",
         "ephemeral.computeHost.address": "pulumi config set --path ephemeral.computeHost.address <compute host address>",
     },
-    refine(c, issue) {
-        if (c.verify && !bootsReplacement(c))
-            issue(
-                ["verify"],
-                `there is no replacement to check: ${c.repair.mode === "report" ? "repair.mode is report" : "replacement.boot is false"}`,
-            );
-    },
+    refine: refineVerify,
     applies: (f) =>
         f.volumeBacked
             ? { fits: false, why: `${f.broken.name} boots from volume ${f.rootVolume?.id}, not from a local disk` }
             : { fits: true, why: `${f.broken.name} boots from image ${imageOf(f.broken)} onto its compute host's local disk` },
-    async plan({ session: s, stack, facts }, c) {
-        const { broken } = facts;
-        const helper = await helperFor(s, facts, c.helper);
-        const keepIp = await keepIpFor(s, facts, c.keepIp);
-        const flavorId = c.replacement.flavor ?? (await compute.resolveFlavorId(s, broken));
-        await refuseUnserved(s, c.replacement.hostname !== undefined, "replacement.hostname", compute.HOSTNAME_MICROVERSION);
-        if (!path.isAbsolute(c.ephemeral.workDir))
-            throw new ConfigError(
-                "ephemeral.workDir",
-                `${c.ephemeral.workDir} is not an absolute path`,
-                "pulumi config set --path ephemeral.workDir /var/tmp/openstack-recovery",
-            );
+    async plan(ctx, c) {
+        const { broken } = ctx.facts;
+        const planned = await planChain(ctx, c);
+        const way = await wayFor(ctx.session, broken, c.ephemeral);
         const args: EphemeralArgs = {
-            incident: c.incident,
-            stack,
+            ...planned.args,
             cloneName: cloneName(c.incident, broken.name),
-            brokenServer: {
-                id: broken.id,
-                name: broken.name,
-                availabilityZone: broken["OS-EXT-AZ:availability_zone"] ?? undefined,
-                flavorId,
-                keyName: c.replacement.keyName,
-            },
             ephemeral: {
-                computeHost: c.ephemeral.computeHost,
+                source: way,
                 diskPath: path.posix.join(c.ephemeral.instancesDir, broken.id, "disk"),
                 workDir: c.ephemeral.workDir,
                 keepImage: c.ephemeral.keepImage,
                 hostName: broken["OS-EXT-SRV-ATTR:host"] ?? undefined,
             },
-            helper: {
-                serverId: helper.server.id,
-                address: helper.address,
-                port: c.helper.sshPort,
-                user: c.helper.sshUser,
-                privateKeyFile: c.helper.sshKeyFile,
-                hostKey: c.helper.hostKey,
-                byIdDir: c.helper.byIdDir,
-            },
-            repair: c.repair,
-            keepIp: keepIp.mode === "takeover" ? { mode: "takeover", portIds: keepIp.ports.map((p) => p.id) } : keepIp,
-            replacement: {
-                name: c.replacement.name ?? `${broken.name}-recovered`,
-                boot: c.replacement.boot,
-                dataVolumeIds: c.replacement.moveDataVolumes ? facts.dataVolumes.map((v) => v.id) : [],
-                hostname: c.replacement.hostname,
-            },
-            retain: c.retain,
-            timeouts: c.timeouts,
-            bootProof: c.bootProof,
         };
         const warnings = [
-            ...(helper.warning ? [helper.warning] : []),
-            ...(c.ephemeral.computeHost.hostKey
-                ? []
-                : [
-                      `ephemeral.computeHost.hostKey is not set: the compute host's key is accepted as it is presented and reported (output hostKeyFingerprint); pin it with pulumi config set --path ephemeral.computeHost.hostKey "$(ssh-keyscan -t ed25519 ${c.ephemeral.computeHost.address} | cut -d' ' -f2-)"`,
-                  ]),
+            ...planned.warnings,
+            ...(way.way === "compute-host" && !way.computeHost.hostKey
+                ? [
+                      `ephemeral.computeHost.hostKey is not set: the compute host's key is accepted as it is presented and reported (output hostKeyFingerprint); pin it with pulumi config set --path ephemeral.computeHost.hostKey "$(ssh-keyscan -t ed25519 ${way.computeHost.address} | cut -d' ' -f2-)"`,
+                  ]
+                : []),
         ];
-        return { args, helperName: helper.server.name, warnings };
+        return { args, helperName: planned.helperName, warnings };
     },
     warnings: (p) => p.warnings,
     describe: ({ args, helperName }) => {
         const e = args.ephemeral;
-        const via = e.computeHost.jump ? ` through ${e.computeHost.jump.sshUser}@${e.computeHost.jump.address}` : "";
-        return (
-            `copy ${e.diskPath} and its backing file from the compute host${e.hostName ? ` ${e.hostName}` : ""} (${e.computeHost.sshUser}@${e.computeHost.address}${via}: ` +
-            `the runbook's way, reads only there) to ${e.workDir}, merge them, upload the merged image to Glance, make volume ${args.cloneName} of it, repair it on ${helperName} at ${args.helper.address}` +
-            (bootsReplacement(args)
-                ? `, boot ${args.replacement.name} from it with ${args.keepIp.mode === "takeover" ? `port(s) ${args.keepIp.portIds.join(", ")}` : args.keepIp.mode === "create" ? "a new port for the kept address" : "new addresses"}` +
-                  (provesBoot(args) ? ", read its console until a login prompt" : "")
-                : ", boot nothing")
-        );
+        const read =
+            e.source.way === "compute-host"
+                ? `copy ${e.diskPath} and its backing file from the compute host${e.hostName ? ` ${e.hostName}` : ""} (${e.source.computeHost.sshUser}@${e.source.computeHost.address}` +
+                  `${e.source.computeHost.jump ? ` through ${e.source.computeHost.jump.sshUser}@${e.source.computeHost.jump.address}` : ""}: reads only there) to ${e.workDir}, merge them, upload the merged image to Glance`
+                : `stop ${args.brokenServer.name} and let Nova make an image of its disk`;
+        return `way ${e.source.way} (${e.source.why}): ${read}, make volume ${args.cloneName} of it, ${describeChain(args, helperName)}`;
     },
     build(name, { args }, { sweep }) {
         const recovery = new EphemeralRecovery(name, { ...args, sweep });
@@ -313,4 +331,42 @@ export const ephemeralRecipe = defineRecipe({
     },
 });
 
-const imageOf = (s: compute.Server) => (typeof s.image === "object" && s.image ? s.image.id : "?");
+/**
+ * Which way the disk is read: the config's, or (auto) the compute host's when one is named, else Nova's.
+ * Nova's needs nova-compute up on the server's host: where this user may see the compute services (an
+ * admin), a service that is down is refused here, with the other way as the fix.
+ */
+async function wayFor(s: Session, broken: compute.CompleteServer, e: EphemeralConfig): Promise<EphemeralWay> {
+    const host = broken["OS-EXT-SRV-ATTR:host"] ?? undefined;
+    const want = e.source === "auto" ? (e.computeHost ? "compute-host" : "nova") : e.source;
+    if (want === "compute-host") {
+        if (!e.computeHost)
+            throw new ConfigError(
+                "ephemeral.computeHost.address",
+                "ephemeral.source is compute-host but no compute host is named",
+                `pulumi config set --path ephemeral.computeHost.address <address of ${host ?? "the server's compute host"}>   (or ephemeral.source nova)`,
+            );
+        return {
+            way: "compute-host",
+            computeHost: e.computeHost,
+            why:
+                e.source === "auto"
+                    ? "ephemeral.computeHost is set: the runbook's way, which works while nova-compute is down"
+                    : "ephemeral.source",
+        };
+    }
+    const service = host ? await compute.computeServiceOf(s, host) : undefined;
+    if (service && (service.state !== "up" || service.status !== "enabled"))
+        throw new ConfigError(
+            "ephemeral.source",
+            `Nova cannot make the image: nova-compute on ${host} is ${service.state}/${service.status}`,
+            `pulumi config set --path ephemeral.computeHost.address <address of ${host}>   (the compute host's way reads the disk without nova-compute)`,
+        );
+    return {
+        way: "nova",
+        why:
+            e.source === "auto"
+                ? `no ephemeral.computeHost: Nova makes the image${service ? `, nova-compute on ${host} is up` : ", which needs nova-compute up on the server's host"}`
+                : "ephemeral.source",
+    };
+}

@@ -183,6 +183,50 @@ export async function stopServer(s: Session, id: string): Promise<"stopping" | "
     }
 }
 
+/** 2.45: createImage answers with the image id in the body (before, only in the Location header). */
+export const CREATE_IMAGE_BODY_MICROVERSION = "2.45";
+
+/**
+ * Ask Nova to make a Glance image of a server's root disk (createImage). Nova creates the image record
+ * (queued) at once and the compute host uploads the data; `metadata` becomes the image's properties.
+ */
+export async function createServerImage(s: Session, id: string, name: string, metadata: Record<string, string>): Promise<string> {
+    const r = await s.request("compute", {
+        what: `create an image of server ${id}`,
+        method: "POST",
+        path: `/servers/${id}/action`,
+        body: { createImage: { name, metadata } },
+        microversion: CREATE_IMAGE_BODY_MICROVERSION,
+        schema: z.object({ image_id: z.string() }).optional(),
+    });
+    const fromHeader = String(r.headers.location ?? "")
+        .split("/")
+        .pop();
+    const imageId = r.data?.image_id ?? fromHeader;
+    if (!imageId) throw new Error(`Nova accepted createImage for server ${id} but named no image (no image_id, no Location header)`);
+    return imageId;
+}
+
+export const ComputeService = z.object({ host: z.string(), binary: z.string(), state: z.string(), status: z.string() });
+export type ComputeService = z.infer<typeof ComputeService>;
+
+/** The nova-compute service of a host, or undefined when this user may not see services (not an admin: 403). */
+export async function computeServiceOf(s: Session, host: string): Promise<ComputeService | undefined> {
+    try {
+        const r = await s.request("compute", {
+            what: `show the compute service of host ${host}`,
+            path: "/os-services",
+            query: { binary: "nova-compute", host },
+            microversion: mv,
+            schema: z.object({ services: z.array(ComputeService) }),
+        });
+        return r.data.services[0];
+    } catch (e) {
+        if (e instanceof ApiError && e.status === 403) return undefined;
+        throw e;
+    }
+}
+
 export async function renameServer(s: Session, id: string, name: string): Promise<void> {
     await s.request("compute", {
         what: `rename server ${id}`,

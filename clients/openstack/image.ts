@@ -16,6 +16,10 @@ export const Image = z
         checksum: z.string().nullish(),
         os_hash_algo: z.string().nullish(),
         os_hash_value: z.string().nullish(),
+        /** the disk's size as the guest sees it (Glance reads it from the data on upload) */
+        virtual_size: z.number().nullish(),
+        /** GiB (Nova sets it on a server's image from the flavor's root disk) */
+        min_disk: z.number().nullish(),
         tags: z.array(z.string()).default([]),
     })
     .catchall(z.unknown());
