@@ -161,7 +161,11 @@ async function fetch(
             written.then(() => new Promise<never>(() => undefined)), // only its failure ends the race
         ]);
         await written;
-        if (r.code !== 0) throw new Error(`cat ${remote} exited ${r.code}: ${r.stderr.trim()}`);
+        if (r.code === null || r.code === undefined)
+            throw new Error(
+                `the copy of ${remote} was cut off: the connection to the compute host closed after ${gib(m.bytes())} of ${gib(expected.size)}${r.signal ? ` (signal ${r.signal})` : ""}. Nothing was kept; run \`pulumi up\` again`,
+            );
+        if (r.code !== 0) throw new Error(`cat ${remote} on the compute host exited ${r.code}: ${r.stderr.trim()}`);
         const sum = m.hex();
         const got = m.bytes();
         if (got !== expected.size)

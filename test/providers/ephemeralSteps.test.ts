@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { impl as flatten } from "../../providers/diskFlatten";
 import { impl as copy } from "../../providers/ephemeralDiskCopy";
+import { faultProxy } from "../support/faultProxy";
 import { sshdAvailable, startSshd, type TestSshd } from "../support/sshd";
 
 const available = sshdAvailable();
@@ -108,6 +109,35 @@ describe("EphemeralDiskCopy and DiskFlatten", () => {
             ),
         ).rejects.toThrow(/c3: reading .*nope\/disk on root@127\.0\.0\.1 failed/);
         expect(fs.readdirSync(work).filter((f) => f !== "_base")).toEqual([]);
+    });
+
+    it.each(["cut", "flip"] as const)("a copy whose connection is %s half-way through the base fails and leaves no file", async (mode) => {
+        if (!available.ok) return;
+        // between us and the compute host: SSH's own integrity check turns a flipped byte into a dead connection
+        const proxy = await faultProxy({ targetPort: sshd.port, mode, at: 8 * 1024 * 1024, direction: "down" });
+        const work = path.join(tmp, `work-${mode}`);
+        try {
+            await expect(
+                copy.create(
+                    {
+                        ...tag,
+                        logicalName: `c-${mode}`,
+                        computeHost: { ...target(), port: Number(new URL(proxy.url).port) },
+                        diskPath: path.join(host, "srv-1", "disk"),
+                        workDir: work,
+                        timeoutSeconds: 60,
+                    },
+                    env,
+                ),
+            ).rejects.toThrow(
+                mode === "cut" ? /c-cut: the copy of .*_base\/b1 was cut off/ : /c-flip: .*(SSH|integrity|MAC|bad packet|Invalid|cut off)/i,
+            );
+            expect(proxy.faults()).toBeGreaterThanOrEqual(1);
+            const left = fs.readdirSync(work, { recursive: true }) as string[];
+            expect(left.filter((f) => fs.statSync(path.join(work, f)).isFile())).toEqual([]);
+        } finally {
+            await proxy.close();
+        }
     });
 
     sshTest("a raw base whose data starts like a qcow2 header naming a backing file is merged as raw data", async () => {

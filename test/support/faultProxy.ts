@@ -1,7 +1,7 @@
-// A TCP proxy in front of one service (Glance, through clouds.yaml image_endpoint_override) that breaks
-// the upload the way networks do: `cut` closes the connection once it has carried `at` bytes towards the
-// service, `flip` inverts the byte at offset `at` of that stream. Requests are small, so only the upload's
-// connection reaches `at`; every other connection passes untouched.
+// A TCP proxy in front of one service (Glance through clouds.yaml image_endpoint_override, an sshd) that
+// breaks a transfer the way networks do: `cut` closes the connection once it has carried `at` bytes in one
+// direction, `flip` inverts the byte at offset `at` of that stream. Requests are small, so only the big
+// transfer's connection reaches `at`; every other connection passes untouched.
 import * as net from "net";
 
 export interface FaultProxy {
@@ -11,7 +11,8 @@ export interface FaultProxy {
     close: () => Promise<void>;
 }
 
-export function faultProxy(o: { targetPort: number; mode: "cut" | "flip"; at: number }): Promise<FaultProxy> {
+/** `direction`: "up" (default) breaks what goes towards the service (an upload), "down" what comes back (a download). */
+export function faultProxy(o: { targetPort: number; mode: "cut" | "flip"; at: number; direction?: "up" | "down" }): Promise<FaultProxy> {
     let faults = 0;
     const sockets = new Set<net.Socket>();
     const server = net.createServer((client) => {
@@ -24,14 +25,16 @@ export function faultProxy(o: { targetPort: number; mode: "cut" | "flip"; at: nu
                 upstream.destroy();
             });
         }
+        // the side whose bytes are broken, and where they go
+        const [from, to] = o.direction === "down" ? [upstream, client] : [client, upstream];
         let seen = 0;
-        client.on("data", (chunk: Buffer) => {
+        from.on("data", (chunk: Buffer) => {
             const start = seen;
             seen += chunk.length;
             if (start <= o.at && o.at < seen) {
                 faults++;
                 if (o.mode === "cut") {
-                    upstream.write(chunk.subarray(0, o.at - start), () => {
+                    to.write(chunk.subarray(0, o.at - start), () => {
                         client.destroy();
                         upstream.destroy();
                     });
@@ -40,11 +43,11 @@ export function faultProxy(o: { targetPort: number; mode: "cut" | "flip"; at: nu
                 chunk = Buffer.from(chunk);
                 chunk[o.at - start]! ^= 0xff;
             }
-            if (!upstream.write(chunk)) client.pause();
+            if (!to.write(chunk)) from.pause();
         });
-        upstream.on("drain", () => client.resume());
-        upstream.pipe(client);
-        client.on("end", () => upstream.end());
+        to.on("drain", () => from.resume());
+        from.on("end", () => to.end());
+        to.pipe(from); // the other direction passes untouched
     });
     return new Promise((resolve) =>
         server.listen(0, "127.0.0.1", () => {
