@@ -6,13 +6,13 @@
 // to retry from). The result must have no backing file; its sha512 goes to the upload, which must
 // carry exactly these bytes.
 import { execFile, execFileSync } from "child_process";
-import { createHash, randomBytes } from "crypto";
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes } from "./step";
+import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes, fileHash } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const Inputs = Tagging.extend({
@@ -78,12 +78,6 @@ function info(file: string, format?: string): z.infer<typeof Info> {
     return Info.parse(JSON.parse(execFileSync("qemu-img", args, { encoding: "utf8" })));
 }
 
-async function sha512Of(file: string): Promise<string> {
-    const h = createHash("sha512");
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-    return h.digest("hex");
-}
-
 export const impl: StepImplementation = {
     async check(_olds, news) {
         return checkInputs(Inputs, news);
@@ -146,7 +140,7 @@ export const impl: StepImplementation = {
             fs.rmSync(merged, { force: true });
             throw new Error(`${i.logicalName}: the merged image still names a backing file (${m["backing-filename"]}); it was deleted`);
         }
-        const sha512 = await sha512Of(merged);
+        const sha512 = await fileHash("sha512", merged);
         const size = fs.statSync(merged).size;
         log(
             `merged into ${merged}: ${gib(size)} (virtual ${gib(m["virtual-size"])}), no backing file, in ${((Date.now() - t0) / 1000).toFixed(0)}s`,

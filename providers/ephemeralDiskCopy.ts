@@ -15,7 +15,7 @@ import { pipeline } from "stream/promises";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { runRemote, streamRemote, type JumpHost, type RemoteCommand } from "../clients/ssh";
-import { checkInputs, diffBy, MODULE, parse, progress, Tagging, wire, humanBytes, hashingMeter } from "./step";
+import { checkInputs, diffBy, fileHash, hashingMeter, humanBytes, MODULE, parse, progress, Tagging, wire } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
 const SshTarget = z.object({
@@ -127,10 +127,15 @@ async function onHost(i: Inputs, command: string, what: string): Promise<{ stdou
 const StatLine = z.string().regex(/^\d+$/).transform(Number);
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
-async function remoteFacts(i: Inputs, file: string): Promise<{ size: number; sha256: string; fingerprint: string }> {
-    const r = await onHost(i, `stat -L -c %s -- ${quote(file)} && sha256sum -- ${quote(file)}`, `reading ${file}`);
-    const [size, sum] = r.stdout.trim().split("\n");
-    return { size: StatLine.parse(size), sha256: Sha256.parse(sum?.split(/\s/)[0]), fingerprint: r.fingerprint };
+async function remoteSize(i: Inputs, file: string): Promise<{ size: number; fingerprint: string }> {
+    const r = await onHost(i, `stat -L -c %s -- ${quote(file)}`, `reading ${file}`);
+    return { size: StatLine.parse(r.stdout.trim()), fingerprint: r.fingerprint };
+}
+
+/** The compute host's own sha256 of a file (its sha256sum, in a session of its own). */
+async function remoteSha256(i: Inputs, file: string): Promise<string> {
+    const r = await onHost(i, `sha256sum -- ${quote(file)}`, `hashing ${file}`);
+    return Sha256.parse(r.stdout.trim().split(/\s/)[0]);
 }
 
 function freeBytes(dir: string): number {
@@ -140,13 +145,12 @@ function freeBytes(dir: string): number {
 
 /** Stream one file from the compute host to `dest` (a .part first, renamed once the compute host's
  *  sha256sum agrees with what arrived). */
-async function fetch(
-    i: Inputs,
-    remote: string,
-    expected: { size: number; sha256: string },
-    dest: string,
-    log: (m: string) => void,
-): Promise<void> {
+/** Stream one file from the compute host to `dest` while the host hashes it in a second session (both
+ *  read it once; the page cache serves the second); renamed from its .part only when the hashes agree.
+ *  Returns the sha256. */
+async function fetch(i: Inputs, remote: string, expected: { size: number }, dest: string, log: (m: string) => void): Promise<string> {
+    const theirs = remoteSha256(i, remote);
+    theirs.catch(() => undefined); // awaited below
     // a part of this copy's own (two chains may fetch the same base at once), never opened twice
     const part = `${dest}.${process.pid}-${randomBytes(3).toString("hex")}.part`;
     const m = hashingMeter("sha256", expected.size, `copying ${remote}`, log);
@@ -168,25 +172,23 @@ async function fetch(
         if (r.code !== 0) throw new Error(`cat ${remote} on the compute host exited ${r.code}: ${r.stderr.trim()}`);
         const sum = m.hex();
         const got = m.bytes();
+        const there = await theirs;
         if (got !== expected.size)
             throw new Error(
                 `the copy of ${remote} was cut off: ${got} of ${expected.size} bytes arrived. Nothing was kept; run \`pulumi up\` again`,
             );
-        if (sum !== expected.sha256)
+        if (sum !== there)
             throw new Error(
-                `the copy of ${remote} is not what the compute host holds (sha256 ${sum.slice(0, 16)}... arrived, ${expected.sha256.slice(0, 16)}... there): ` +
+                `the copy of ${remote} is not what the compute host holds (sha256 ${sum.slice(0, 16)}... arrived, ${there.slice(0, 16)}... there): ` +
                     `corrupted in transfer, or the disk changed while it was copied (a running server writes it: stop it first, \`openstack server stop\`). Nothing was kept; run \`pulumi up\` again`,
             );
         fs.renameSync(part, dest);
         log(`copied ${remote} (${gib(got)}) in ${((Date.now() - t0) / 1000).toFixed(0)}s; sha256 matches the compute host's`);
+        return sum;
     } catch (e) {
         fs.rmSync(part, { force: true });
         throw e;
     }
-}
-
-function sha256Of(file: string): string {
-    return execFileSync("sha256sum", ["--", file], { encoding: "utf8" }).split(/\s/)[0]!;
 }
 
 const fetching = new Map<string, Promise<unknown>>();
@@ -223,7 +225,7 @@ export const impl: StepImplementation = {
         let baseFile: string | null = null;
         let baseCopied = false;
         try {
-            const disk = await remoteFacts(i, i.diskPath);
+            const disk = await remoteSize(i, i.diskPath);
             log(`${i.diskPath} on ${i.computeHost.host}: ${gib(disk.size)} (host key ${disk.fingerprint})`);
             // room for the copy and, later, the merged image (at most overlay + base): checked before a byte moves
             const free = freeBytes(dir);
@@ -232,7 +234,7 @@ export const impl: StepImplementation = {
                     `${dir} has ${gib(free)} free; the copy of ${i.diskPath} needs ${gib(disk.size)} and the merged image as much again plus the base. Set ephemeral.workDir to a filesystem with at least ${gib(2 * disk.size)} free (and the base's size again)`,
                 );
             const overlayFile = path.join(dir, "disk");
-            await fetch(i, i.diskPath, disk, overlayFile, log);
+            const overlaySha256 = await fetch(i, i.diskPath, disk, overlayFile, log);
             let bytes = disk.size;
             const info = BackingInfo.parse(
                 JSON.parse(execFileSync("qemu-img", ["info", "--output=json", overlayFile], { encoding: "utf8" })),
@@ -240,23 +242,26 @@ export const impl: StepImplementation = {
             const backingPath = info["backing-filename"] ?? null;
             let baseSha256: string | null = null;
             if (backingPath) {
-                const base = await remoteFacts(i, backingPath);
+                const base = await remoteSize(i, backingPath);
                 const cached = path.join(baseCache(i), path.basename(backingPath));
                 baseFile = cached;
-                baseSha256 = base.sha256;
                 // one fetch of a base at a time in this process: a second chain waits, then finds it cached
                 await onePerBase(cached, async () => {
                     // runbook step 6: an earlier incident's copy of the same base serves again, if its bytes are the same
-                    if (fs.existsSync(cached) && sha256Of(cached) === base.sha256) {
-                        log(`${cached} is already here with the same sha256: not copied again`);
-                        return;
+                    if (fs.existsSync(cached)) {
+                        const [there, here] = await Promise.all([remoteSha256(i, backingPath), fileHash("sha256", cached)]);
+                        if (there === here) {
+                            log(`${cached} is already here with the same sha256: not copied again`);
+                            baseSha256 = here;
+                            return;
+                        }
                     }
                     const room = freeBytes(baseCache(i));
                     if (room < 2 * base.size)
                         throw new Error(
                             `${baseCache(i)} has ${gib(room)} free; the base ${backingPath} needs ${gib(base.size)} and the merged image up to as much again. Free space there or set ephemeral.workDir elsewhere`,
                         );
-                    await fetch(i, backingPath, base, cached, log);
+                    baseSha256 = await fetch(i, backingPath, base, cached, log);
                     baseCopied = true;
                     bytes += base.size;
                 });
@@ -265,7 +270,7 @@ export const impl: StepImplementation = {
                 ...i,
                 copyDir: dir,
                 overlayFile,
-                overlaySha256: disk.sha256,
+                overlaySha256,
                 backingPath,
                 baseFile,
                 baseSha256,

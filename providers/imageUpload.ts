@@ -5,6 +5,7 @@
 // says it stored (os_hash_value, glance's hashing_algorithm default). A failed or unverified upload
 // deletes its image: none stays in queued or saving (anchors-recipes.md section 2).
 import { execFile } from "child_process";
+import { getHashes } from "crypto";
 import * as fs from "fs";
 import { promisify } from "util";
 import * as pulumi from "@pulumi/pulumi";
@@ -27,6 +28,7 @@ import {
     wire,
     humanBytes,
     hashingMeter,
+    fileHash,
 } from "./step";
 import { StepProvider, type StepImplementation } from "./stub";
 
@@ -136,11 +138,18 @@ async function upload(
         throw new Error(
             `the transfer was cut off: Glance holds ${img.size ?? 0} of ${size} bytes (image ${img.status}); the image was deleted. Run \`pulumi up\` again to upload it anew`,
         );
-    if (img.os_hash_algo !== "sha512" || img.os_hash_value !== sha512)
+    // a Glance whose hashing_algorithm is not the default sha512: the file is hashed again with Glance's
+    const algo = img.os_hash_algo ?? "sha512";
+    if (!getHashes().includes(algo))
         throw new Error(
-            `the image was corrupted in transfer: Glance's ${img.os_hash_algo ?? "hash"} ${String(img.os_hash_value).slice(0, 16)}... is not the file's sha512 ${sha512.slice(0, 16)}... (same size, different bytes: a proxy or the network changed them); the image was deleted. Run \`pulumi up\` again; if it repeats, check what sits between this machine and Glance`,
+            `Glance hashed image ${id} with ${algo}, which this machine cannot compute; the image was deleted. Ask for Glance's hashing_algorithm to be sha512`,
         );
-    log(`uploaded ${gib(size)} to image ${id} in ${((Date.now() - t0) / 1000).toFixed(0)}s; Glance's sha512 matches the file's`);
+    const ours = algo === "sha512" ? sha512 : await fileHash(algo, i.file);
+    if (img.os_hash_value !== ours)
+        throw new Error(
+            `the image was corrupted in transfer: Glance's ${algo} ${String(img.os_hash_value).slice(0, 16)}... is not the file's ${algo} ${ours.slice(0, 16)}... (same size, different bytes: a proxy or the network changed them); the image was deleted. Run \`pulumi up\` again; if it repeats, check what sits between this machine and Glance`,
+        );
+    log(`uploaded ${gib(size)} to image ${id} in ${((Date.now() - t0) / 1000).toFixed(0)}s; Glance's ${algo} matches the file's`);
     return { sha512, img };
 }
 

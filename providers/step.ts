@@ -1,6 +1,7 @@
 // What every runbook step shares: input validation that tolerates preview's unknowns, the tag
 // contract (tags.ts, ARCHITECTURE.md), progress messages, and half-done creates reported with their id.
 import { createHash } from "crypto";
+import * as fs from "fs";
 import { Transform } from "stream";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
@@ -94,6 +95,13 @@ export function hashingMeter(
         },
     });
     return { stream, bytes: () => bytes, hex: () => hash.digest("hex") };
+}
+
+/** A file's hash, read in 1 MiB pieces (never whole into memory). */
+export async function fileHash(algorithm: string, file: string): Promise<string> {
+    const h = createHash(algorithm);
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+    return h.digest("hex");
 }
 
 /** Progress for long waits: shown under the resource by `pulumi up` (pulumi/pulumi#18253). */
