@@ -9,11 +9,24 @@
 //     that may hold data is the operator's call;
 //   - a server in a cell Nova cannot reach (a partial record, no metadata) is kept and reported;
 //   - a DELETE-ME image (an upload, or Nova's image of the broken server) is deleted.
-import { blockStorage, image, network, type Session } from "../clients/openstack";
+import { AuthConfigError, blockStorage, image, network, type Session } from "../clients/openstack";
 import { isDeleteMe, TAG_STACK } from "./tags";
 import { deleteOrKeepImage, deleteVolumeAndWait, serversTagged, untagPort } from "./ops";
 
 const SETTLED = /^(available|in-use|error.*)$/;
+
+/** The images this stack tagged; none where the catalog has no image service (a stack of a recipe that made
+ *  no image never needs one). */
+async function imagesTagged(s: Session, stack: string, log: (m: string) => void): Promise<image.Image[]> {
+    try {
+        s.endpoint("image");
+    } catch (e) {
+        if (!(e instanceof AuthConfigError)) throw e;
+        log(`no image service in the catalog: no images to sweep`);
+        return [];
+    }
+    return image.listImagesByProperty(s, TAG_STACK, stack);
+}
 
 /** Returns what was left in place, each with the reason and the command that removes it (also logged). */
 export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: string) => void, timeoutSeconds = 600): Promise<string[]> {
@@ -31,7 +44,7 @@ export async function sweepLeftovers(s: Session, t: { stack: string }, log: (m: 
             );
         }
     }
-    for (const img of await image.listImagesByProperty(s, TAG_STACK, t.stack)) {
+    for (const img of await imagesTagged(s, t.stack, log)) {
         if (image.propertiesOf(img)[TAG_STACK] !== t.stack || !isDeleteMe(img.name)) continue;
         log(`image ${img.id} (${img.name}, ${img.status}) was created by this stack but is not in its state: deleting it`);
         await deleteOrKeepImage(
